@@ -1,0 +1,42 @@
+//! `/healthz` (the process answers) and `/readyz` (it can do its job), each with a JSON body
+//! naming its checks.
+
+use super::AppState;
+use crate::time::Timestamp;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// The scheduler loop ticks every 500 ms; five seconds without a tick means it is wedged.
+const SCHEDULER_STALE_AFTER: Duration = Duration::from_secs(5);
+
+/// `GET /healthz`
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let status = state.jobs.engine().status();
+    let since_tick = Timestamp::now().since(status.last_tick());
+    let scheduler_ok = since_tick < SCHEDULER_STALE_AFTER;
+    let store_ok = state.jobs.store_ok().await;
+    let ready = scheduler_ok && store_ok;
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": {
+            "state_store": {"ok": store_ok},
+            "scheduler": {"ok": scheduler_ok, "last_tick_ms_ago": since_tick.as_millis() as u64},
+        },
+        "queued": status.queued(),
+        "running": status.running(),
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}

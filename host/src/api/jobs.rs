@@ -1,0 +1,121 @@
+//! Job and runner handlers: parse, call [`JobService`], format.
+
+use super::AppState;
+use super::problem::Problem;
+use crate::model::Job;
+use crate::service::{JobPage, JobView, ListQuery, LogStream, RunnerView, SubmitRequest};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+/// `POST /v1/jobs`
+pub async fn submit(
+    State(state): State<AppState>,
+    body: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Result<Response, Problem> {
+    let Json(request) = body?;
+    let job = state.jobs.submit(request).await?;
+    let location = format!("/v1/jobs/{}", job.id);
+    let mut response = (StatusCode::CREATED, Json(job)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// Query of `GET /v1/jobs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    state: Option<String>,
+    runner: Option<String>,
+    label: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+/// `GET /v1/jobs`
+pub async fn list(
+    State(state): State<AppState>,
+    query: Result<Query<ListParams>, QueryRejection>,
+) -> Result<Json<JobPage>, Problem> {
+    let Query(p) = query?;
+    let page = state
+        .jobs
+        .list(ListQuery {
+            state: p.state,
+            runner: p.runner,
+            label: p.label,
+            limit: p.limit,
+            cursor: p.cursor,
+        })
+        .await?;
+    Ok(Json(page))
+}
+
+/// `GET /v1/jobs/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobView>, Problem> {
+    Ok(Json(state.jobs.get(&id).await?))
+}
+
+/// `POST /v1/jobs/{id}/cancel`
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, Problem> {
+    Ok(Json(state.jobs.cancel(&id).await?))
+}
+
+/// Query of `GET /v1/jobs/{id}/logs`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogParams {
+    stream: Option<LogStream>,
+    offset: Option<u64>,
+    attempt: Option<u32>,
+}
+
+/// `GET /v1/jobs/{id}/logs`: plain text from `offset`; `X-Reef-Log-Size` tells the file's size so
+/// a follower knows where to continue.
+pub async fn logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    query: Result<Query<LogParams>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let Query(p) = query?;
+    let (bytes, size) = state
+        .jobs
+        .logs(
+            &id,
+            p.stream.unwrap_or(LogStream::Stdout),
+            p.offset.unwrap_or(0),
+            p.attempt,
+        )
+        .await?;
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert("x-reef-log-size", HeaderValue::from(size));
+    Ok((headers, bytes).into_response())
+}
+
+/// `GET /v1/jobs/{id}/result`
+pub async fn result(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    Ok(Json(state.jobs.result(&id).await?))
+}
+
+/// `GET /v1/runners`
+pub async fn runners(State(state): State<AppState>) -> Json<Vec<RunnerView>> {
+    Json(state.jobs.runners())
+}

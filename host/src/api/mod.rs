@@ -1,0 +1,98 @@
+//! The HTTP API (v1): routing, authentication and the thin handlers over [`JobService`].
+
+mod health;
+mod jobs;
+pub mod problem;
+
+use crate::auth::{Authenticator, Scope};
+use crate::service::JobService;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use problem::Problem;
+use std::sync::Arc;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The job operations.
+    pub jobs: Arc<JobService>,
+    /// Token checks.
+    pub auth: Arc<Authenticator>,
+}
+
+/// The whole API.
+pub fn router(state: AppState, max_body: usize) -> Router {
+    let read = Router::new()
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get))
+        .route("/v1/jobs/{id}/logs", get(jobs::logs))
+        .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/runners", get(jobs::runners))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require::<{ Scope::Read as u8 }>,
+        ));
+    let submit = Router::new()
+        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require::<{ Scope::Submit as u8 }>,
+        ));
+    Router::new()
+        .merge(read)
+        .merge(submit)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+fn scope_of(code: u8) -> Scope {
+    match code {
+        0 => Scope::Read,
+        1 => Scope::Submit,
+        _ => Scope::Admin,
+    }
+}
+
+async fn require<const SCOPE: u8>(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.auth.authorize(header, scope_of(SCOPE)) {
+        Ok(_) => next.run(request).await,
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+async fn not_found(request: Request) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

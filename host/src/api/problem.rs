@@ -1,0 +1,128 @@
+//! RFC 9457 problem details: every error the API returns is `application/problem+json` with a
+//! `detail` that names what is wrong.
+
+use crate::auth::AuthError;
+use crate::service::ServiceError;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error response.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    /// A URI naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short, fixed summary of the kind.
+    pub title: String,
+    /// HTTP status.
+    pub status: u16,
+    /// What exactly went wrong.
+    pub detail: String,
+}
+
+impl Problem {
+    /// A problem with `status`, a kind slug and a detail.
+    pub fn new(status: StatusCode, kind: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("https://reef.dev/problems/{kind}"),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let unauthorized = status == StatusCode::UNAUTHORIZED;
+        let mut response = (status, Json(self)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if unauthorized {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Self {
+        let (status, kind) = match &e {
+            ServiceError::UnknownRunner(_) => (StatusCode::NOT_FOUND, "unknown-runner"),
+            ServiceError::Param(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-param"),
+            ServiceError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request"),
+            ServiceError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+            ServiceError::NoJob(_) => (StatusCode::NOT_FOUND, "no-such-job"),
+            ServiceError::NotAvailable(_) => (StatusCode::NOT_FOUND, "not-available"),
+            ServiceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
+            ServiceError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
+        };
+        if matches!(e, ServiceError::Store(_)) {
+            tracing::error!(error = %e, "request failed in the state store");
+        }
+        Problem::new(status, kind, e.to_string())
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Self {
+        let status = match e {
+            AuthError::Forbidden { .. } => StatusCode::FORBIDDEN,
+            _ => StatusCode::UNAUTHORIZED,
+        };
+        Problem::new(status, "unauthorized", e.to_string())
+    }
+}
+
+impl From<JsonRejection> for Problem {
+    fn from(r: JsonRejection) -> Self {
+        let (kind, detail) = match &r {
+            JsonRejection::JsonSyntaxError(_) => (
+                "malformed-json",
+                format!("the body is not valid JSON: {}", source_text(&r)),
+            ),
+            JsonRejection::JsonDataError(_) => (
+                "invalid-request",
+                format!(
+                    "the body does not have the expected shape: {}",
+                    source_text(&r)
+                ),
+            ),
+            JsonRejection::MissingJsonContentType(_) => (
+                "unsupported-media-type",
+                "send the body with Content-Type: application/json".to_owned(),
+            ),
+            JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (
+                "body-too-large",
+                "the request body is larger than the configured server.max_body".to_owned(),
+            ),
+            _ => ("bad-request", r.body_text()),
+        };
+        Problem::new(r.status(), kind, detail)
+    }
+}
+
+impl From<QueryRejection> for Problem {
+    fn from(r: QueryRejection) -> Self {
+        Problem::new(StatusCode::BAD_REQUEST, "invalid-query", r.body_text())
+    }
+}
+
+/// The innermost error message, which for serde names the field and position.
+fn source_text(r: &JsonRejection) -> String {
+    let mut err: &dyn std::error::Error = r;
+    while let Some(source) = err.source() {
+        err = source;
+    }
+    err.to_string()
+}

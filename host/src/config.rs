@@ -1,0 +1,403 @@
+//! The configuration file: its shape, its defaults and how its layers are merged.
+//!
+//! Layers, lowest first: built-in defaults, the TOML file, `REEF_*` environment variables
+//! (`REEF_SERVER__LISTEN=...`, nested keys split on `__`), then CLI flags applied by the caller.
+//! Every section has defaults, so a file that only declares runners is valid. Unknown keys are
+//! errors: a typo must not silently fall back to a default.
+//!
+//! These types are the raw, serialisable shape. [`crate::runner::RunnerSpec`] is the validated,
+//! compiled form of a runner that the rest of the host uses.
+
+use bytesize::ByteSize;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Top-level sections; also the only `REEF_*` prefixes read from the environment, so client-side
+/// variables such as `REEF_URL` or `REEF_TOKEN` never collide with the server's config.
+const SECTIONS: &[&str] = &[
+    "server",
+    "storage",
+    "scheduler",
+    "logs",
+    "auth",
+    "shim",
+    "runners",
+    "resources",
+];
+
+/// The whole configuration of a host.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The HTTP server.
+    pub server: ServerConfig,
+    /// Where state lives.
+    pub storage: StorageConfig,
+    /// Global scheduling limits.
+    pub scheduler: SchedulerConfig,
+    /// Runner output capture.
+    pub logs: LogsConfig,
+    /// Bearer tokens.
+    pub auth: AuthConfig,
+    /// How the per-attempt supervisor is found.
+    pub shim: ShimConfig,
+    /// Runners by name.
+    pub runners: BTreeMap<String, RunnerConfig>,
+    /// Named resource pools and their capacities.
+    pub resources: BTreeMap<String, u32>,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest accepted request body.
+    pub max_body: ByteSize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            max_body: ByteSize::mib(1),
+        }
+    }
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Directory holding the redb database and the attempt directories.
+    pub data_dir: PathBuf,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".reef"),
+        }
+    }
+}
+
+/// `[scheduler]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SchedulerConfig {
+    /// Attempts running at once across all runners.
+    pub max_concurrency: u32,
+    /// How many runnable candidates are offered to the policy per decision.
+    pub candidate_window: u32,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            max_concurrency: 4,
+            candidate_window: 32,
+        }
+    }
+}
+
+/// `[logs]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConfig {
+    /// Cap of each of an attempt's stdout and stderr files.
+    pub max_bytes_per_stream: ByteSize,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes_per_stream: ByteSize::mib(8),
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Accepted bearer tokens. With none, every request is allowed and the host only listens on
+    /// loopback.
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// One `[[auth.tokens]]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Name of the token's holder, shown in logs (never the secret).
+    pub name: String,
+    /// The secret itself. Prefer `token_env` outside of tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Name of an environment variable holding the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_env: Option<String>,
+    /// Granted scopes: `read`, `submit`, `admin`. Each includes the ones before it.
+    pub scopes: Vec<String>,
+}
+
+/// `[shim]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShimConfig {
+    /// Path of `reef-shim`; by default the one next to the `reef` executable, else `PATH`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+}
+
+/// `[runners.NAME]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Argv template; `{param}`, `{job_id}` and `{attempt}` may appear anywhere in an element.
+    pub command: Vec<String>,
+    /// Working directory; relative paths are resolved against the config file's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<PathBuf>,
+    /// Attempts of this runner running at once; unset means only the global limit applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrency: Option<u32>,
+    /// Wall-clock budget of one attempt.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Time between SIGTERM and SIGKILL when an attempt is stopped.
+    #[serde(default = "default_kill_grace", with = "humantime_serde")]
+    pub kill_grace: Duration,
+    /// Attempts per job, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Delay before a failed attempt is retried.
+    #[serde(default = "default_backoff", with = "humantime_serde")]
+    pub backoff: Duration,
+    /// Resource pools an attempt holds one unit of while it runs.
+    #[serde(default)]
+    pub resources: Vec<String>,
+    /// Extra environment of the runner.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Host environment variables passed through, beyond the built-in allow-list.
+    #[serde(default)]
+    pub pass_env: Vec<String>,
+    /// Declared parameters.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamConfig>,
+    /// How the result is read.
+    #[serde(default)]
+    pub result: ResultConfig,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_kill_grace() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_attempts() -> u32 {
+    1
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(1)
+}
+
+/// `[runners.NAME.params.PARAM]`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ParamConfig {
+    /// The caller must give a value (a default makes this moot).
+    pub required: bool,
+    /// Value used when the caller gives none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    /// The only accepted values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values: Option<Vec<String>>,
+    /// A regular expression the whole value must match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Longest accepted value in bytes (default 256).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<usize>,
+}
+
+/// `[runners.NAME.result]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResultConfig {
+    /// File the runner writes its result to, relative to its workdir; placeholders allowed.
+    /// `REEF_RESULT_PATH` takes precedence when the runner writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// JSON pointer to a boolean that decides success (overrides the exit code when present).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success: Option<String>,
+    /// JSON pointer to a number: the attempt's score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
+    /// Largest result stored.
+    pub max_bytes: ByteSize,
+}
+
+impl Default for ResultConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            success: None,
+            score: None,
+            max_bytes: ByteSize::mib(1),
+        }
+    }
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A layer could not be read or parsed, or a value has the wrong shape.
+    #[error("{0}")]
+    Load(Box<figment::Error>),
+    /// The file named on the command line does not exist.
+    #[error("config file {0} does not exist")]
+    Missing(PathBuf),
+    /// A value is well-formed but not acceptable.
+    #[error("{field}: {problem}")]
+    Invalid {
+        /// Dotted path of the offending field.
+        field: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl ConfigError {
+    /// Shorthand for [`ConfigError::Invalid`].
+    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// A loaded configuration and the directory its relative paths are resolved against.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The merged configuration.
+    pub config: Config,
+    /// Directory of the config file (or the working directory when there is none).
+    pub base_dir: PathBuf,
+}
+
+impl Config {
+    /// Merges defaults, the TOML file (when given) and `REEF_*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        let base_dir = match file {
+            Some(path) => {
+                if !path.exists() {
+                    return Err(ConfigError::Missing(path.to_owned()));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+                absolute_dir_of(path)
+            }
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        };
+        figment = figment.merge(
+            Env::prefixed("REEF_")
+                .split("__")
+                .filter(|key| {
+                    let first = key.as_str().split("__").next().unwrap_or_default();
+                    SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s))
+                })
+                .lowercase(true),
+        );
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        Ok(LoadedConfig { config, base_dir })
+    }
+
+    /// Parses a TOML string on top of the defaults (no environment); for tests and tools.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(text))
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+}
+
+fn absolute_dir_of(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_SHAPE: &str = r#"
+        [runners.demo]
+        command = ["demo-runner", "{benchmark}", "--agent", "{agent}", "--execution-id", "{job_id}"]
+        workdir = "."
+        max_concurrency = 2
+        timeout = "60s"
+        kill_grace = "5s"
+        max_attempts = 3
+        backoff = "1s"
+        resources = ["surfpool"]
+        env = { RUST_LOG = "info" }
+        [runners.demo.params]
+        benchmark = { required = true, pattern = "^[a-z0-9_./-]+\\.ya?ml$" }
+        agent = { default = "deterministic", values = ["deterministic", "flaky"] }
+        [runners.demo.result]
+        file = "logs/sessions/session_{job_id}.json"
+        success = "/final_result/success"
+        score = "/final_result/score"
+
+        [resources]
+        surfpool = 1
+    "#;
+
+    #[test]
+    fn the_documented_runner_shape_loads() {
+        let config = Config::from_toml(ISSUE_SHAPE).unwrap();
+        let demo = &config.runners["demo"];
+        assert_eq!(demo.timeout, Duration::from_secs(60));
+        assert_eq!(demo.max_attempts, 3);
+        assert_eq!(
+            demo.params["agent"].default.as_deref(),
+            Some("deterministic")
+        );
+        assert_eq!(config.resources["surfpool"], 1);
+        // Untouched sections keep their defaults.
+        assert_eq!(config.server.listen.port(), 7878);
+        assert_eq!(config.scheduler.max_concurrency, 4);
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let err = Config::from_toml("[server]\nlisten_addr = \"127.0.0.1:1\"\n").unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn bad_durations_are_errors() {
+        let err = Config::from_toml("[runners.x]\ncommand = [\"true\"]\ntimeout = \"soon\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("timeout"), "{err}");
+    }
+}

@@ -1,0 +1,614 @@
+//! `Engine`: the one task that moves jobs through their lifecycle.
+//!
+//! The engine owns the [`Scheduler`] and is the only writer of existing jobs, so there are no
+//! races between a cancel, a start and a finish of the same job. The API creates jobs (the write
+//! must be durable before the caller is answered) and then tells the engine; everything after
+//! that happens here, in order:
+//!
+//! 1. `schedule`: the scheduler picks jobs within the hard limits; for each, the policy plans the
+//!    attempt, the `start` transition and the attempt record are committed, and only then the
+//!    shim is launched (nothing irreversible before the state is durable).
+//! 2. A watcher task awaits the shim and sends back its exit record.
+//! 3. `finish`: the exit record and the result are judged, the policy decides, and the outcome is
+//!    committed (`succeeded`, `failed`, `retry_wait` with a timer, or `cancelled`).
+//!
+//! The store blocks, so its calls run under `block_in_place`.
+
+use crate::lifecycle::{JobState, Transition};
+use crate::model::{Attempt, AttemptState, Job};
+use crate::outcome::{self, Verdict};
+use crate::policy::{ExitDecision, Policy};
+use crate::runner::{RunnerSet, RunnerSpec};
+use crate::scheduler::{Candidate, Limits, Scheduler};
+use crate::store::{Change, JobStore, StoreError};
+use crate::supervisor::{LaunchError, ShimSupervisor};
+use crate::time::Timestamp;
+use reef_shim::{ExitRecord, ShimIdentity};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// How often the engine wakes up with nothing to do (readiness heartbeat, retry of failed
+/// writes).
+const TICK: Duration = Duration::from_millis(500);
+
+/// How often a re-attached shim (not our child) is checked for life.
+const REATTACH_POLL: Duration = Duration::from_millis(100);
+
+/// Errors the engine reports to callers.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The job does not exist.
+    #[error("job {0} does not exist")]
+    NotFound(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The engine is not running (the host is stopping).
+    #[error("the scheduler is not running")]
+    Stopped,
+}
+
+enum Command {
+    Submitted(Box<Job>),
+    Cancel {
+        job_id: String,
+        reply: oneshot::Sender<Result<Job, EngineError>>,
+    },
+    AttemptEnded {
+        job_id: String,
+        attempt: u32,
+        record: Option<ExitRecord>,
+    },
+    RetryDue {
+        job_id: String,
+    },
+}
+
+/// Liveness facts the health checks read.
+#[derive(Debug, Default)]
+pub struct EngineStatus {
+    last_tick_ms: AtomicU64,
+    queued: AtomicU64,
+    running: AtomicU64,
+}
+
+impl EngineStatus {
+    /// When the engine loop last ran.
+    pub fn last_tick(&self) -> Timestamp {
+        Timestamp(self.last_tick_ms.load(Ordering::Relaxed))
+    }
+    /// Jobs waiting for a slot.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
+    }
+    /// Attempts running.
+    pub fn running(&self) -> u64 {
+        self.running.load(Ordering::Relaxed)
+    }
+}
+
+/// The API's handle on the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    tx: mpsc::UnboundedSender<Command>,
+    status: Arc<EngineStatus>,
+}
+
+impl EngineHandle {
+    /// Tells the engine about a job that was just committed.
+    pub fn submitted(&self, job: Job) {
+        let _ = self.tx.send(Command::Submitted(Box::new(job)));
+    }
+
+    /// Cancels a job: queued and waiting jobs at once, running ones by stopping their attempt.
+    /// Returns the job as it is after the request.
+    pub async fn cancel(&self, job_id: &str) -> Result<Job, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Cancel {
+                job_id: job_id.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Liveness facts.
+    pub fn status(&self) -> &EngineStatus {
+        &self.status
+    }
+}
+
+struct RunningAttempt {
+    attempt: u32,
+    shim: Option<ShimIdentity>,
+}
+
+/// The engine task's state.
+pub struct Engine {
+    store: JobStore,
+    runners: Arc<RunnerSet>,
+    policy: Arc<dyn Policy>,
+    scheduler: Scheduler,
+    supervisor: ShimSupervisor,
+    running: HashMap<String, RunningAttempt>,
+    tx: mpsc::UnboundedSender<Command>,
+    status: Arc<EngineStatus>,
+}
+
+/// Limits the scheduler enforces for a runner set.
+pub fn limits_for(
+    runners: &RunnerSet,
+    global: u32,
+    pools: &std::collections::BTreeMap<String, u32>,
+) -> Limits {
+    Limits {
+        global,
+        per_runner: runners
+            .iter()
+            .filter_map(|r| r.max_concurrency.map(|c| (r.name.clone(), c)))
+            .collect(),
+        pools: pools.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+    }
+}
+
+impl Engine {
+    /// Rebuilds the engine's view from the store, re-attaches or finishes attempts left running
+    /// by a previous host, and starts the engine task.
+    pub fn start(
+        store: JobStore,
+        runners: Arc<RunnerSet>,
+        policy: Arc<dyn Policy>,
+        limits: Limits,
+        window: usize,
+        supervisor: ShimSupervisor,
+    ) -> Result<EngineHandle, EngineError> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let status = Arc::new(EngineStatus::default());
+        status
+            .last_tick_ms
+            .store(Timestamp::now().0, Ordering::Relaxed);
+        let mut engine = Engine {
+            store,
+            runners,
+            policy,
+            scheduler: Scheduler::new(limits, window),
+            supervisor,
+            running: HashMap::new(),
+            tx: tx.clone(),
+            status: status.clone(),
+        };
+        engine.recover()?;
+        tokio::spawn(engine.run(rx));
+        Ok(EngineHandle { tx, status })
+    }
+
+    fn recover(&mut self) -> Result<(), EngineError> {
+        for job in self.store.unfinished_jobs()? {
+            match job.state {
+                JobState::Queued => self.enqueue(&job),
+                JobState::RetryWait => self.arm_retry(&job),
+                JobState::Running => self.reattach(&job),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A job found running at start-up: follow its shim if it lives, finish it from its exit
+    /// record if the shim is gone, or declare the attempt lost.
+    fn reattach(&mut self, job: &Job) {
+        let n = job.attempt_count;
+        let paths = self.supervisor.layout().paths(&job.id, n);
+        if let Some(candidate) = self.candidate(job) {
+            self.scheduler.claim(&candidate);
+        }
+        let identity = self.supervisor.recorded_identity(&job.id, n);
+        self.running.insert(
+            job.id.clone(),
+            RunningAttempt {
+                attempt: n,
+                shim: identity,
+            },
+        );
+        let tx = self.tx.clone();
+        let job_id = job.id.clone();
+        let alive = identity.filter(|i| i.is_alive());
+        tracing::info!(
+            job_id,
+            attempt = n,
+            reattached = alive.is_some(),
+            "recovering running attempt"
+        );
+        tokio::spawn(async move {
+            if let Some(identity) = alive {
+                while identity.is_alive() {
+                    tokio::time::sleep(REATTACH_POLL).await;
+                }
+            }
+            let record = ExitRecord::read(&paths.exit_record).ok().flatten();
+            let _ = tx.send(Command::AttemptEnded {
+                job_id,
+                attempt: n,
+                record,
+            });
+        });
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                command = rx.recv() => match command {
+                    Some(command) => self.handle(command),
+                    None => break,
+                },
+                _ = tick.tick() => {}
+            }
+            // Drain what else is waiting before scheduling, so bursts are decided together.
+            while let Ok(command) = rx.try_recv() {
+                self.handle(command);
+            }
+            self.schedule();
+            self.status
+                .last_tick_ms
+                .store(Timestamp::now().0, Ordering::Relaxed);
+            self.status
+                .queued
+                .store(self.scheduler.queued_len() as u64, Ordering::Relaxed);
+            self.status
+                .running
+                .store(self.scheduler.running_len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    fn handle(&mut self, command: Command) {
+        match command {
+            Command::Submitted(job) => self.enqueue(&job),
+            Command::Cancel { job_id, reply } => {
+                let _ = reply.send(self.cancel(&job_id));
+            }
+            Command::AttemptEnded {
+                job_id,
+                attempt,
+                record,
+            } => {
+                if let Err(error) = self.finish(&job_id, attempt, record.clone()) {
+                    tracing::error!(job_id, attempt, %error, "could not record the end of an attempt; retrying");
+                    self.resend_later(Command::AttemptEnded {
+                        job_id,
+                        attempt,
+                        record,
+                    });
+                }
+            }
+            Command::RetryDue { job_id } => {
+                if let Err(error) = self.requeue(&job_id) {
+                    tracing::error!(job_id, %error, "could not requeue a job; retrying");
+                    self.resend_later(Command::RetryDue { job_id });
+                }
+            }
+        }
+    }
+
+    fn resend_later(&self, command: Command) {
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TICK).await;
+            let _ = tx.send(command);
+        });
+    }
+
+    fn candidate(&self, job: &Job) -> Option<Candidate> {
+        let runner = self.runners.get(&job.runner)?;
+        Some(Candidate {
+            job_id: job.id.clone(),
+            runner: job.runner.clone(),
+            priority: job.priority,
+            tenant: job.tenant.clone(),
+            resources: runner.resources.clone(),
+        })
+    }
+
+    fn enqueue(&mut self, job: &Job) {
+        match self.candidate(job) {
+            Some(c) => self.scheduler.enqueue(c),
+            None => tracing::warn!(
+                job_id = job.id,
+                runner = job.runner,
+                "queued job names an unknown runner; it waits until the runner is configured"
+            ),
+        }
+    }
+
+    fn arm_retry(&self, job: &Job) {
+        let delay = job
+            .next_run_at
+            .map(|at| at.since(Timestamp::now()))
+            .unwrap_or_default();
+        let tx = self.tx.clone();
+        let job_id = job.id.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(Command::RetryDue { job_id });
+        });
+    }
+
+    fn load(&self, job_id: &str) -> Result<Job, EngineError> {
+        tokio::task::block_in_place(|| self.store.job(job_id))?
+            .ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
+    }
+
+    fn commit(&self, changes: &[Change]) -> Result<(), EngineError> {
+        tokio::task::block_in_place(|| self.store.write(changes))?;
+        Ok(())
+    }
+
+    fn cancel(&mut self, job_id: &str) -> Result<Job, EngineError> {
+        let mut job = self.load(job_id)?;
+        match job.state {
+            JobState::Queued | JobState::RetryWait => {
+                let event = job
+                    .apply(Transition::Cancel, Timestamp::now())
+                    .expect("queued and waiting jobs can be cancelled");
+                self.commit(&[Change {
+                    job: job.clone(),
+                    attempt: None,
+                    events: vec![event],
+                }])?;
+                self.scheduler.remove_queued(job_id);
+                tracing::info!(job_id, "cancelled before running");
+            }
+            JobState::Running => {
+                if !job.cancel_requested {
+                    job.cancel_requested = true;
+                    job.updated_at = Timestamp::now();
+                    self.commit(&[Change {
+                        job: job.clone(),
+                        attempt: None,
+                        events: vec![],
+                    }])?;
+                }
+                if let Some(shim) = self.running.get(job_id).and_then(|r| r.shim) {
+                    self.supervisor.cancel(&shim);
+                }
+                tracing::info!(job_id, "cancel requested for a running attempt");
+            }
+            // Cancelling a finished job changes nothing.
+            _ => {}
+        }
+        Ok(job)
+    }
+
+    fn requeue(&mut self, job_id: &str) -> Result<(), EngineError> {
+        let mut job = self.load(job_id)?;
+        if job.state != JobState::RetryWait {
+            return Ok(()); // cancelled meanwhile
+        }
+        let event = job
+            .apply(Transition::Requeue, Timestamp::now())
+            .expect("retry_wait → queued is allowed");
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: None,
+            events: vec![event],
+        }])?;
+        self.enqueue(&job);
+        Ok(())
+    }
+
+    fn schedule(&mut self) {
+        let policy = self.policy.clone();
+        for candidate in self.scheduler.next(policy.as_ref()) {
+            if let Err(error) = self.start_attempt(&candidate) {
+                tracing::error!(job_id = candidate.job_id, %error, "could not start an attempt; it stays queued");
+                self.scheduler.release(&candidate.job_id);
+                self.scheduler.enqueue(candidate);
+            }
+        }
+    }
+
+    fn start_attempt(&mut self, candidate: &Candidate) -> Result<(), EngineError> {
+        let mut job = self.load(&candidate.job_id)?;
+        if job.state != JobState::Queued {
+            self.scheduler.release(&job.id);
+            return Ok(());
+        }
+        let Some(runner) = self.runners.get(&job.runner).cloned() else {
+            self.scheduler.release(&job.id);
+            return Ok(());
+        };
+        let n = job.attempt_count + 1;
+        let plan = self.policy.plan(&job, &runner, n);
+        let now = Timestamp::now();
+        let event = job
+            .apply(Transition::Start { attempt: n }, now)
+            .expect("queued → running is allowed");
+        let attempt = Attempt::started(
+            n,
+            now,
+            plan.timeout.as_millis() as u64,
+            plan.kill_grace.as_millis() as u64,
+        );
+        // Durable before the process exists: a crash after this point finds the attempt.
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: Some(attempt),
+            events: vec![event],
+        }])?;
+        let tx = self.tx.clone();
+        let job_id = job.id.clone();
+        match self.supervisor.launch(&job, &runner, n, plan) {
+            Ok(mut launched) => {
+                tracing::info!(
+                    job_id,
+                    attempt = n,
+                    shim_pid = launched.identity.pid,
+                    "attempt started"
+                );
+                self.running.insert(
+                    job_id.clone(),
+                    RunningAttempt {
+                        attempt: n,
+                        shim: Some(launched.identity),
+                    },
+                );
+                let exit_record = self.supervisor.layout().paths(&job_id, n).exit_record;
+                tokio::spawn(async move {
+                    let _ = launched.child.wait().await;
+                    let record = ExitRecord::read(&exit_record).ok().flatten();
+                    let _ = tx.send(Command::AttemptEnded {
+                        job_id,
+                        attempt: n,
+                        record,
+                    });
+                });
+            }
+            Err(error) => {
+                tracing::warn!(job_id, attempt = n, %error, "attempt could not be launched");
+                self.running.insert(
+                    job_id.clone(),
+                    RunningAttempt {
+                        attempt: n,
+                        shim: None,
+                    },
+                );
+                let now = Timestamp::now().0;
+                let record = ExitRecord {
+                    version: reef_shim::protocol::PROTOCOL_VERSION,
+                    spawn_error: Some(match error {
+                        LaunchError::ProgramNotFound(_) => error.to_string(),
+                        LaunchError::Io { .. } => format!("host: {error}"),
+                    }),
+                    started_at_ms: now,
+                    ended_at_ms: now,
+                    ..Default::default()
+                };
+                let _ = tx.send(Command::AttemptEnded {
+                    job_id,
+                    attempt: n,
+                    record: Some(record),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(
+        &mut self,
+        job_id: &str,
+        n: u32,
+        record: Option<ExitRecord>,
+    ) -> Result<(), EngineError> {
+        let mut job = self.load(job_id)?;
+        if job.state != JobState::Running || job.attempt_count != n {
+            // Already finished (a duplicate notice after recovery).
+            self.release(job_id, n);
+            return Ok(());
+        }
+        let mut attempt = tokio::task::block_in_place(|| self.store.attempt(job_id, n))?
+            .unwrap_or_else(|| Attempt::started(n, job.updated_at, 0, 0));
+        let runner = self.runners.get(&job.runner).cloned();
+        let now = Timestamp::now();
+        let verdict = match &record {
+            Some(record) => {
+                fill_from_record(&mut attempt, record);
+                let read = runner
+                    .as_ref()
+                    .map(|r| self.read_result(r, &job, n))
+                    .unwrap_or_default();
+                attempt.success = read.success;
+                attempt.score = read.score;
+                attempt.result = read.value;
+                attempt.result_error = read.error;
+                outcome::judge(record, attempt.success)
+            }
+            None => {
+                attempt.ended_at = Some(now);
+                Verdict::Failed {
+                    reason: "lost".into(),
+                    retryable: true,
+                }
+            }
+        };
+        let transition = if job.cancel_requested && verdict != Verdict::Succeeded
+            || verdict == Verdict::Cancelled
+        {
+            attempt.state = AttemptState::Cancelled;
+            Transition::Cancel
+        } else {
+            attempt.state = match (&verdict, &record) {
+                (Verdict::Succeeded, _) => AttemptState::Succeeded,
+                (_, None) => AttemptState::Lost,
+                _ => AttemptState::Failed,
+            };
+            if let Verdict::Failed { reason, .. } = &verdict {
+                attempt.reason = Some(reason.clone());
+            }
+            let decision = match &runner {
+                Some(runner) => self.policy.on_exit(&job, runner, n, &verdict),
+                None => match &verdict {
+                    Verdict::Succeeded => ExitDecision::Accept,
+                    Verdict::Failed { reason, .. } => ExitDecision::GiveUp {
+                        reason: reason.clone(),
+                    },
+                    Verdict::Cancelled => ExitDecision::GiveUp {
+                        reason: "cancelled".into(),
+                    },
+                },
+            };
+            match decision {
+                ExitDecision::Accept => Transition::Succeed,
+                ExitDecision::Retry { after, reason } => Transition::Retry {
+                    reason,
+                    at: now.plus(after),
+                },
+                ExitDecision::GiveUp { reason } => Transition::Fail { reason },
+            }
+        };
+        let event = job
+            .apply(transition, now)
+            .expect("a running job can end any way");
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: Some(attempt),
+            events: vec![event],
+        }])?;
+        tracing::info!(job_id, attempt = n, state = %job.state, reason = job.reason.as_deref().unwrap_or(""), "attempt ended");
+        self.release(job_id, n);
+        if job.state == JobState::RetryWait {
+            self.arm_retry(&job);
+        }
+        Ok(())
+    }
+
+    fn release(&mut self, job_id: &str, n: u32) {
+        if self.running.get(job_id).is_some_and(|r| r.attempt == n) {
+            self.running.remove(job_id);
+            self.scheduler.release(job_id);
+        }
+    }
+
+    fn read_result(&self, runner: &RunnerSpec, job: &Job, n: u32) -> outcome::ResultRead {
+        let paths = self.supervisor.layout().paths(&job.id, n);
+        let configured = runner.result_file(&job.params, &job.id, n);
+        outcome::read_result(runner, &paths.result, configured.as_deref())
+    }
+}
+
+fn fill_from_record(attempt: &mut Attempt, record: &ExitRecord) {
+    attempt.ended_at = Some(Timestamp(record.ended_at_ms.max(attempt.started_at.0)));
+    attempt.exit_code = record.exit_code;
+    attempt.signal = record.signal;
+    attempt.timed_out = record.timed_out;
+    attempt.cancelled = record.cancelled;
+    attempt.peak_rss_kib = Some(record.peak_rss_kib);
+    attempt.cpu_ms = Some(record.cpu_ms);
+    attempt.stdout_bytes = Some(record.stdout_bytes);
+    attempt.stderr_bytes = Some(record.stderr_bytes);
+    attempt.log_truncated = record.log_truncated;
+}

@@ -1,0 +1,20 @@
+//! The reef host: the HTTP API, the scheduler, the job store and the supervision of attempts.
+//! See `ARCHITECTURE.md` at the repository root for the map.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod engine;
+pub mod lifecycle;
+pub mod model;
+pub mod outcome;
+pub mod params;
+pub mod policy;
+pub mod runner;
+pub mod scheduler;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod supervisor;
+pub mod template;
+pub mod time;

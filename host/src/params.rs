@@ -1,0 +1,263 @@
+//! Declared runner parameters and the validation of a submitted job's values against them.
+
+use crate::config::ParamConfig;
+use regex::Regex;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// Longest parameter value accepted when a parameter sets no `max_len`.
+pub const DEFAULT_MAX_LEN: usize = 256;
+
+/// One declared parameter, compiled.
+#[derive(Debug, Clone)]
+pub struct ParamSpec {
+    required: bool,
+    default: Option<String>,
+    values: Option<Vec<String>>,
+    pattern: Option<Regex>,
+    max_len: usize,
+}
+
+/// Why a submitted parameter was refused; the message names the parameter.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ParamError {
+    /// A required parameter is absent.
+    #[error("param '{0}' is required")]
+    Missing(String),
+    /// The runner declares no such parameter.
+    #[error("param '{name}' is not declared by runner '{runner}' (declared: {declared})")]
+    Unknown {
+        /// The parameter.
+        name: String,
+        /// The runner.
+        runner: String,
+        /// Comma-separated declared names.
+        declared: String,
+    },
+    /// The value is an object, array or null.
+    #[error("param '{0}' must be a string, number or boolean")]
+    NotScalar(String),
+    /// The value is longer than allowed.
+    #[error("param '{name}' is {len} bytes long, the limit is {max}")]
+    TooLong {
+        /// The parameter.
+        name: String,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The value is not one of the allowed values.
+    #[error("param '{name}' must be one of {allowed:?}, got {value:?}")]
+    NotAllowed {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: String,
+        /// The allowed values.
+        allowed: Vec<String>,
+    },
+    /// The value does not match the pattern.
+    #[error("param '{name}' value {value:?} does not match pattern {pattern}")]
+    NoMatch {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: String,
+        /// The pattern.
+        pattern: String,
+    },
+}
+
+impl ParamSpec {
+    /// Compiles a declaration; the error is a human-readable problem with the declaration.
+    pub fn compile(config: &ParamConfig) -> Result<Self, String> {
+        let pattern = match &config.pattern {
+            // Anchor the whole value: a pattern that forgets `^...$` must not let a prefix pass.
+            Some(p) => {
+                Some(Regex::new(&format!("^(?:{p})$")).map_err(|e| format!("pattern {p:?}: {e}"))?)
+            }
+            None => None,
+        };
+        let max_len = config.max_len.unwrap_or(DEFAULT_MAX_LEN);
+        let spec = Self {
+            required: config.required,
+            default: config.default.clone(),
+            values: config.values.clone(),
+            pattern,
+            max_len,
+        };
+        if let Some(default) = &spec.default {
+            spec.check("default", default)
+                .map_err(|e| format!("default value is invalid: {e}"))?;
+        }
+        Ok(spec)
+    }
+
+    fn check(&self, name: &str, value: &str) -> Result<(), ParamError> {
+        if value.len() > self.max_len {
+            return Err(ParamError::TooLong {
+                name: name.to_owned(),
+                len: value.len(),
+                max: self.max_len,
+            });
+        }
+        if let Some(allowed) = &self.values
+            && !allowed.iter().any(|a| a == value)
+        {
+            return Err(ParamError::NotAllowed {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                allowed: allowed.clone(),
+            });
+        }
+        if let Some(pattern) = &self.pattern
+            && !pattern.is_match(value)
+        {
+            let shown = pattern.as_str();
+            return Err(ParamError::NoMatch {
+                name: name.to_owned(),
+                value: value.to_owned(),
+                pattern: shown[4..shown.len() - 2].to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The parameters a runner declares.
+#[derive(Debug, Clone, Default)]
+pub struct ParamSchema {
+    specs: BTreeMap<String, ParamSpec>,
+}
+
+impl ParamSchema {
+    /// Compiles every declaration; errors name the parameter.
+    pub fn compile(params: &BTreeMap<String, ParamConfig>) -> Result<Self, (String, String)> {
+        let mut specs = BTreeMap::new();
+        for (name, config) in params {
+            let spec = ParamSpec::compile(config).map_err(|problem| (name.clone(), problem))?;
+            specs.insert(name.clone(), spec);
+        }
+        Ok(Self { specs })
+    }
+
+    /// True when `name` is declared.
+    pub fn declares(&self, name: &str) -> bool {
+        self.specs.contains_key(name)
+    }
+
+    /// Declared names, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.specs.keys().map(String::as_str)
+    }
+
+    /// Validates submitted values and fills in defaults. The result holds every declared
+    /// parameter that has a value.
+    pub fn resolve(
+        &self,
+        runner: &str,
+        given: &serde_json::Map<String, Value>,
+    ) -> Result<BTreeMap<String, String>, ParamError> {
+        for name in given.keys() {
+            if !self.specs.contains_key(name) {
+                return Err(ParamError::Unknown {
+                    name: name.clone(),
+                    runner: runner.to_owned(),
+                    declared: self.specs.keys().cloned().collect::<Vec<_>>().join(", "),
+                });
+            }
+        }
+        let mut out = BTreeMap::new();
+        for (name, spec) in &self.specs {
+            let value = match given.get(name) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::Bool(b)) => Some(b.to_string()),
+                Some(_) => return Err(ParamError::NotScalar(name.clone())),
+                None => spec.default.clone(),
+            };
+            match value {
+                Some(value) => {
+                    spec.check(name, &value)?;
+                    out.insert(name.clone(), value);
+                }
+                None if spec.required => return Err(ParamError::Missing(name.clone())),
+                None => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn schema() -> ParamSchema {
+        let mut params = BTreeMap::new();
+        params.insert(
+            "benchmark".to_owned(),
+            ParamConfig {
+                required: true,
+                pattern: Some("[a-z0-9_./-]+\\.ya?ml".to_owned()),
+                ..Default::default()
+            },
+        );
+        params.insert(
+            "agent".to_owned(),
+            ParamConfig {
+                default: Some("deterministic".to_owned()),
+                values: Some(vec!["deterministic".to_owned(), "flaky".to_owned()]),
+                ..Default::default()
+            },
+        );
+        ParamSchema::compile(&params).unwrap()
+    }
+
+    fn resolve(v: serde_json::Value) -> Result<BTreeMap<String, String>, ParamError> {
+        schema().resolve("demo", v.as_object().unwrap())
+    }
+
+    #[test]
+    fn defaults_fill_in_and_values_pass() {
+        let out = resolve(json!({"benchmark": "a.yml"})).unwrap();
+        assert_eq!(out["agent"], "deterministic");
+        assert_eq!(out["benchmark"], "a.yml");
+    }
+
+    #[test]
+    fn each_problem_names_the_param() {
+        let cases = [
+            (json!({}), "benchmark"),
+            (json!({"benchmark": "a.yml", "agent": "evil"}), "agent"),
+            (json!({"benchmark": "a b; rm -rf /"}), "benchmark"),
+            (json!({"benchmark": "x.yml\nrm"}), "benchmark"),
+            (json!({"benchmark": ["a.yml"]}), "benchmark"),
+            (json!({"benchmark": "a.yml", "nope": 1}), "nope"),
+            (
+                json!({"benchmark": format!("{}.yml", "a".repeat(300))}),
+                "benchmark",
+            ),
+        ];
+        for (input, name) in cases {
+            let err = resolve(input.clone()).unwrap_err();
+            assert!(err.to_string().contains(name), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_invalid_default_is_a_config_error() {
+        let mut params = BTreeMap::new();
+        params.insert(
+            "p".to_owned(),
+            ParamConfig {
+                default: Some("c".to_owned()),
+                values: Some(vec!["a".to_owned()]),
+                ..Default::default()
+            },
+        );
+        assert_eq!(ParamSchema::compile(&params).unwrap_err().0, "p");
+    }
+}

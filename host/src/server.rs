@@ -1,0 +1,135 @@
+//! `reef serve`: wires configuration, store, engine and API together and runs the server.
+
+use crate::api::{self, AppState};
+use crate::auth::Authenticator;
+use crate::config::{Config, ConfigError};
+use crate::engine::{Engine, limits_for};
+use crate::policy::{NativePolicy, Policy};
+use crate::runner::RunnerSet;
+use crate::service::JobService;
+use crate::store::JobStore;
+use crate::supervisor::{AttemptLayout, ShimSupervisor, locate_shim};
+use anyhow::{Context, bail};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Name of the database file inside the data dir.
+pub const DB_FILE: &str = "reef.redb";
+
+/// Options of `reef serve` that override the configuration.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Config file; `None` means built-in defaults.
+    pub config: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Loads and validates everything `serve` needs before it touches the network or the disk.
+pub fn prepare(options: &ServeOptions) -> anyhow::Result<(Config, RunnerSet, Authenticator)> {
+    let loaded = Config::load(options.config.as_deref())?;
+    let mut config = loaded.config;
+    if let Some(listen) = options.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = &options.data_dir {
+        config.storage.data_dir = dir.clone();
+    }
+    if config.scheduler.max_concurrency == 0 {
+        return Err(ConfigError::invalid("scheduler.max_concurrency", "must be at least 1").into());
+    }
+    let runners = RunnerSet::from_config(&config, &loaded.base_dir)?;
+    let auth = Authenticator::from_config(&config.auth, |k| std::env::var(k).ok())?;
+    if !auth.enabled() && !config.server.listen.ip().is_loopback() {
+        bail!(
+            "refusing to listen on {} without authentication: configure [[auth.tokens]] or listen on a loopback address",
+            config.server.listen
+        );
+    }
+    Ok((config, runners, auth))
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
+    let (config, runners, auth) = prepare(&options)?;
+    let data_dir = config.storage.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data dir {}", data_dir.display()))?;
+    let db_path = data_dir.join(DB_FILE);
+    let store =
+        JobStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let shim = locate_shim(config.shim.path.as_deref()).context(
+        "reef-shim not found: install it next to reef, put it on PATH, or set shim.path",
+    )?;
+    let exe_dir: Vec<PathBuf> = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|p| p.to_owned()))
+        .into_iter()
+        .collect();
+    let layout = AttemptLayout::new(&data_dir);
+    let supervisor = ShimSupervisor::new(
+        shim,
+        layout.clone(),
+        config.logs.max_bytes_per_stream.as_u64(),
+        exe_dir,
+    );
+    let runners = Arc::new(runners);
+    let policy: Arc<dyn Policy> = Arc::new(NativePolicy);
+    let limits = limits_for(
+        &runners,
+        config.scheduler.max_concurrency,
+        &config.resources,
+    );
+    let engine = Engine::start(
+        store.clone(),
+        runners.clone(),
+        policy.clone(),
+        limits,
+        config.scheduler.candidate_window as usize,
+        supervisor,
+    )?;
+    let jobs = Arc::new(JobService::new(
+        store,
+        engine,
+        runners.clone(),
+        policy,
+        layout,
+    ));
+    let state = AppState {
+        jobs,
+        auth: Arc::new(auth),
+    };
+    let app = api::router(state, config.server.max_body.as_u64() as usize);
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let runner_names: Vec<_> = runners.iter().map(|r| r.name.as_str()).collect();
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        data_dir = %data_dir.display(),
+        runners = ?runner_names,
+        "reef is serving"
+    );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("stopped; running attempts keep running under their shims");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stop signal received");
+}

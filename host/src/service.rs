@@ -1,0 +1,423 @@
+//! `JobService`: the typed core behind the HTTP handlers (and, later, any other front end).
+//! Handlers parse and format; every rule about jobs lives here or below.
+
+use crate::engine::{EngineError, EngineHandle};
+use crate::lifecycle::JobState;
+use crate::model::{Attempt, Job};
+use crate::params::ParamError;
+use crate::policy::Policy;
+use crate::runner::RunnerSet;
+use crate::store::{JobFilter, JobStore, StoreError};
+use crate::supervisor::AttemptLayout;
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
+
+/// Most labels on one job.
+pub const MAX_LABELS: usize = 32;
+/// Longest label key or tenant name.
+pub const MAX_NAME_LEN: usize = 64;
+/// Longest label value.
+pub const MAX_LABEL_VALUE_LEN: usize = 256;
+/// Largest page of a job listing.
+pub const MAX_PAGE: usize = 1000;
+/// Default page size of a job listing.
+pub const DEFAULT_PAGE: usize = 50;
+/// Most log bytes returned by one call (the caller continues with `offset`).
+pub const MAX_LOG_CHUNK: u64 = 4 * 1024 * 1024;
+
+/// `POST /v1/jobs` body.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRequest {
+    /// Runner name.
+    pub runner: String,
+    /// Parameter values (strings, numbers or booleans).
+    #[serde(default)]
+    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Priority; higher runs sooner.
+    #[serde(default)]
+    pub priority: Option<i32>,
+    /// Tenant.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// A job with its attempts and latest result, as `GET /v1/jobs/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobView {
+    /// The job.
+    #[serde(flatten)]
+    pub job: Job,
+    /// Its attempts, oldest first.
+    pub attempts: Vec<Attempt>,
+    /// The result of the latest attempt that produced one.
+    pub result: Option<serde_json::Value>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobPage {
+    /// The jobs, newest first.
+    pub jobs: Vec<Job>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A runner as `GET /v1/runners` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerView {
+    /// Name.
+    pub name: String,
+    /// Argv template.
+    pub command: Vec<String>,
+    /// Per-runner concurrency.
+    pub max_concurrency: Option<u32>,
+    /// Attempt timeout, e.g. "60s".
+    pub timeout: String,
+    /// Attempts per job.
+    pub max_attempts: u32,
+    /// Resource pools held.
+    pub resources: Vec<String>,
+    /// Declared parameter names.
+    pub params: Vec<String>,
+}
+
+/// A log stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Listing parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// State filter (API name).
+    pub state: Option<String>,
+    /// Runner filter.
+    pub runner: Option<String>,
+    /// Label filter, `key=value`.
+    pub label: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Why a request could not be served; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No runner by that name.
+    #[error("runner '{0}' is not configured")]
+    UnknownRunner(String),
+    /// A parameter was refused.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// Another field was refused.
+    #[error("{0}")]
+    Invalid(String),
+    /// The policy refused the job.
+    #[error("rejected by policy: {0}")]
+    Rejected(String),
+    /// No such job.
+    #[error("job {0} does not exist")]
+    NoJob(String),
+    /// Nothing to return yet.
+    #[error("{0}")]
+    NotAvailable(String),
+    /// The state store failed; the request had no effect.
+    #[error("state store unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The host is stopping.
+    #[error("the host is shutting down")]
+    Stopping,
+}
+
+impl From<EngineError> for ServiceError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(id) => Self::NoJob(id),
+            EngineError::Store(s) => Self::Store(s),
+            EngineError::Stopped => Self::Stopping,
+        }
+    }
+}
+
+/// The job operations of the API.
+pub struct JobService {
+    store: JobStore,
+    engine: EngineHandle,
+    runners: Arc<RunnerSet>,
+    policy: Arc<dyn Policy>,
+    layout: AttemptLayout,
+    ids: Mutex<ulid::Generator>,
+}
+
+impl JobService {
+    /// A service over these parts.
+    pub fn new(
+        store: JobStore,
+        engine: EngineHandle,
+        runners: Arc<RunnerSet>,
+        policy: Arc<dyn Policy>,
+        layout: AttemptLayout,
+    ) -> Self {
+        Self {
+            store,
+            engine,
+            runners,
+            policy,
+            layout,
+            ids: Mutex::new(ulid::Generator::new()),
+        }
+    }
+
+    /// The engine handle (for health checks).
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// Validates, admits and durably stores a job, then hands it to the scheduler.
+    pub async fn submit(&self, request: SubmitRequest) -> Result<Job, ServiceError> {
+        let runner = self
+            .runners
+            .get(&request.runner)
+            .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
+        let params = runner.params.resolve(&runner.name, &request.params)?;
+        validate_labels(&request.labels)?;
+        let tenant = request.tenant.unwrap_or_else(|| "default".to_owned());
+        validate_name("tenant", &tenant)?;
+        let now = Timestamp::now();
+        let id = self.next_id()?;
+        let job = Job {
+            id,
+            runner: runner.name.clone(),
+            params,
+            labels: request.labels,
+            priority: request.priority.unwrap_or(0),
+            tenant,
+            state: JobState::Queued,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            attempt_count: 0,
+            next_run_at: None,
+            cancel_requested: false,
+        };
+        self.policy
+            .admit(&job, runner)
+            .map_err(ServiceError::Rejected)?;
+        let store = self.store.clone();
+        let stored = job.clone();
+        tokio::task::spawn_blocking(move || store.insert_job(&stored))
+            .await
+            .map_err(|_| ServiceError::Stopping)??;
+        self.engine.submitted(job.clone());
+        Ok(job)
+    }
+
+    fn next_id(&self) -> Result<String, ServiceError> {
+        let mut ids = self.ids.lock().map_err(|_| ServiceError::Stopping)?;
+        // The generator is monotonic within a millisecond, so ids order jobs by submission.
+        ids.generate().map(|u| u.to_string()).map_err(|_| {
+            ServiceError::Invalid("too many jobs submitted within one millisecond".into())
+        })
+    }
+
+    /// A job with its attempts.
+    pub async fn get(&self, id: &str) -> Result<JobView, ServiceError> {
+        check_id(id)?;
+        let store = self.store.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let job = store
+                .job(&id)?
+                .ok_or_else(|| ServiceError::NoJob(id.clone()))?;
+            let attempts = store.attempts(&id)?;
+            let result = attempts.iter().rev().find_map(|a| a.result.clone());
+            Ok(JobView {
+                job,
+                attempts,
+                result,
+            })
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+
+    /// A page of jobs.
+    pub async fn list(&self, query: ListQuery) -> Result<JobPage, ServiceError> {
+        let state = match query.state.as_deref() {
+            Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+                let names: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                ServiceError::Invalid(format!("state {s:?} is not one of {}", names.join(", ")))
+            })?),
+            None => None,
+        };
+        let label = match query.label {
+            Some(l) => Some(
+                l.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| {
+                        ServiceError::Invalid(format!("label filter {l:?} must be key=value"))
+                    })?,
+            ),
+            None => None,
+        };
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ServiceError::Invalid(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        if let Some(cursor) = &query.cursor {
+            check_id(cursor)
+                .map_err(|_| ServiceError::Invalid(format!("cursor {cursor:?} is not a job id")))?;
+        }
+        let filter = JobFilter {
+            state,
+            runner: query.runner,
+            label,
+        };
+        let store = self.store.clone();
+        let cursor = query.cursor;
+        let (jobs, next_cursor) =
+            tokio::task::spawn_blocking(move || store.list(&filter, limit, cursor.as_deref()))
+                .await
+                .map_err(|_| ServiceError::Stopping)??;
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    /// Cancels a job (idempotent).
+    pub async fn cancel(&self, id: &str) -> Result<Job, ServiceError> {
+        check_id(id)?;
+        Ok(self.engine.cancel(id).await?)
+    }
+
+    /// Log bytes of an attempt (the latest by default) from `offset`, at most
+    /// [`MAX_LOG_CHUNK`]; also returns the file's current size.
+    pub async fn logs(
+        &self,
+        id: &str,
+        stream: LogStream,
+        offset: u64,
+        attempt: Option<u32>,
+    ) -> Result<(Vec<u8>, u64), ServiceError> {
+        let view = self.get(id).await?;
+        let n = match attempt {
+            Some(n) if view.attempts.iter().any(|a| a.n == n) => n,
+            Some(n) => {
+                return Err(ServiceError::NotAvailable(format!(
+                    "job {id} has no attempt {n}"
+                )));
+            }
+            None => view.attempts.last().map(|a| a.n).ok_or_else(|| {
+                ServiceError::NotAvailable(format!("job {id} has not started yet"))
+            })?,
+        };
+        let paths = self.layout.paths(id, n);
+        let path = match stream {
+            LogStream::Stdout => paths.stdout,
+            LogStream::Stderr => paths.stderr,
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+                Err(e) => return Err(ServiceError::NotAvailable(format!("log unavailable: {e}"))),
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut bytes = Vec::new();
+            if offset < size {
+                file.seek(SeekFrom::Start(offset))
+                    .and_then(|_| file.take(MAX_LOG_CHUNK).read_to_end(&mut bytes))
+                    .map_err(|e| ServiceError::NotAvailable(format!("log unavailable: {e}")))?;
+            }
+            Ok((bytes, size))
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+
+    /// The latest result of a job.
+    pub async fn result(&self, id: &str) -> Result<serde_json::Value, ServiceError> {
+        let view = self.get(id).await?;
+        view.result.ok_or_else(|| {
+            ServiceError::NotAvailable(format!(
+                "job {id} has no result yet (state {})",
+                view.job.state
+            ))
+        })
+    }
+
+    /// The configured runners.
+    pub fn runners(&self) -> Vec<RunnerView> {
+        self.runners
+            .iter()
+            .map(|r| RunnerView {
+                name: r.name.clone(),
+                command: r.command_text.clone(),
+                max_concurrency: r.max_concurrency,
+                timeout: humantime::format_duration(r.timeout).to_string(),
+                max_attempts: r.max_attempts,
+                resources: r.resources.clone(),
+                params: r.params.names().map(str::to_owned).collect(),
+            })
+            .collect()
+    }
+
+    /// True when the state store answers.
+    pub async fn store_ok(&self) -> bool {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.job("0").is_ok())
+            .await
+            .unwrap_or(false)
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ServiceError> {
+    if ulid::Ulid::from_string(id).is_err() {
+        return Err(ServiceError::NoJob(id.to_owned()));
+    }
+    Ok(())
+}
+
+fn validate_name(what: &str, name: &str) -> Result<(), ServiceError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+    if !ok {
+        return Err(ServiceError::Invalid(format!(
+            "{what} {name:?} must be 1 to {MAX_NAME_LEN} characters of letters, digits, '_', '.', '-', '/'"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), ServiceError> {
+    if labels.len() > MAX_LABELS {
+        return Err(ServiceError::Invalid(format!(
+            "at most {MAX_LABELS} labels are allowed"
+        )));
+    }
+    for (k, v) in labels {
+        validate_name("label key", k)?;
+        if v.len() > MAX_LABEL_VALUE_LEN {
+            return Err(ServiceError::Invalid(format!(
+                "label '{k}' is longer than {MAX_LABEL_VALUE_LEN} bytes"
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! `JobStore`: the durable state of the host in one redb file.
+//!
+//! Tables (values are JSON, so a database can be inspected and migrated with ordinary tools):
+//! - `jobs`: job id → [`Job`]
+//! - `attempts`: (job id, attempt number) → [`Attempt`]
+//! - `events`: sequence number → [`JobEvent`], the audit trail of every transition
+//! - `meta`: schema version
+//!
+//! Every write is one redb write transaction with immediate durability: when a method returns
+//! `Ok`, the change survives a crash. [`JobStore::write`] takes a batch of changes so that
+//! several transitions can share one commit.
+//!
+//! All methods block; async callers run them on the blocking pool.
+
+use crate::lifecycle::{JobEvent, JobState};
+use crate::model::{Attempt, Job};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+use std::sync::Arc;
+
+const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+
+/// Version of the table layout; a database of another version is refused, not misread.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Failure of the state store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// redb failed (I/O, corruption, a full disk).
+    #[error("state database: {0}")]
+    Db(#[from] redb::Error),
+    /// A stored record could not be decoded.
+    #[error("state database record {key}: {source}")]
+    Decode {
+        /// Key of the record.
+        key: String,
+        /// The decoding error.
+        source: serde_json::Error,
+    },
+    /// The database was written by an incompatible version.
+    #[error("state database has schema version {found}, this build reads {expected}")]
+    Schema {
+        /// Version in the file.
+        found: u64,
+        /// Version of this build.
+        expected: u64,
+    },
+    /// A job that should exist does not.
+    #[error("job {0} does not exist")]
+    NoSuchJob(String),
+}
+
+macro_rules! db {
+    ($e:expr) => {
+        $e.map_err(|e| StoreError::Db(e.into()))
+    };
+}
+
+/// One job's change: its new record, optionally an attempt record, and the events that explain
+/// the change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The job after the change.
+    pub job: Job,
+    /// An attempt to insert or replace.
+    pub attempt: Option<Attempt>,
+    /// Events to append (their `seq` is assigned here).
+    pub events: Vec<JobEvent>,
+}
+
+/// Which jobs a listing returns.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    /// Only jobs in this state.
+    pub state: Option<JobState>,
+    /// Only jobs of this runner.
+    pub runner: Option<String>,
+    /// Only jobs carrying this label with this value.
+    pub label: Option<(String, String)>,
+}
+
+impl JobFilter {
+    fn matches(&self, job: &Job) -> bool {
+        self.state.is_none_or(|s| job.state == s)
+            && self.runner.as_ref().is_none_or(|r| &job.runner == r)
+            && self
+                .label
+                .as_ref()
+                .is_none_or(|(k, v)| job.labels.get(k) == Some(v))
+    }
+}
+
+/// The durable job state. Cheap to clone.
+#[derive(Clone)]
+pub struct JobStore {
+    db: Arc<Database>,
+}
+
+impl JobStore {
+    /// Opens (or creates) the database file and checks its schema version.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = db!(Database::create(path))?;
+        let txn = db!(db.begin_write())?;
+        {
+            let mut meta = db!(txn.open_table(META))?;
+            let found = db!(meta.get("schema_version"))?.map(|v| v.value());
+            match found {
+                None => {
+                    db!(meta.insert("schema_version", SCHEMA_VERSION))?;
+                }
+                Some(v) if v == SCHEMA_VERSION => {}
+                Some(found) => {
+                    return Err(StoreError::Schema {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+            db!(txn.open_table(JOBS))?;
+            db!(txn.open_table(ATTEMPTS))?;
+            db!(txn.open_table(EVENTS))?;
+        }
+        db!(txn.commit())?;
+        Ok(Self { db: Arc::new(db) })
+    }
+
+    /// Stores a new job and its `submit` event, durably.
+    pub fn insert_job(&self, job: &Job) -> Result<JobEvent, StoreError> {
+        let mut events = self.write(&[Change {
+            job: job.clone(),
+            attempt: None,
+            events: vec![JobEvent::created(job)],
+        }])?;
+        Ok(events.remove(0))
+    }
+
+    /// Applies a batch of changes in one durable transaction; returns the stored events with
+    /// their sequence numbers.
+    pub fn write(&self, changes: &[Change]) -> Result<Vec<JobEvent>, StoreError> {
+        let txn = db!(self.db.begin_write())?;
+        let mut stored = Vec::new();
+        {
+            let mut jobs = db!(txn.open_table(JOBS))?;
+            let mut attempts = db!(txn.open_table(ATTEMPTS))?;
+            let mut events = db!(txn.open_table(EVENTS))?;
+            let mut seq = db!(events.last())?.map(|(k, _)| k.value()).unwrap_or(0);
+            for change in changes {
+                db!(jobs.insert(change.job.id.as_str(), encode(&change.job).as_slice()))?;
+                if let Some(attempt) = &change.attempt {
+                    db!(attempts.insert(
+                        (change.job.id.as_str(), attempt.n),
+                        encode(attempt).as_slice()
+                    ))?;
+                }
+                for event in &change.events {
+                    seq += 1;
+                    let mut event = event.clone();
+                    event.seq = seq;
+                    db!(events.insert(seq, encode(&event).as_slice()))?;
+                    stored.push(event);
+                }
+            }
+        }
+        db!(txn.commit())?;
+        Ok(stored)
+    }
+
+    /// The job called `id`.
+    pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let jobs = db!(txn.open_table(JOBS))?;
+        db!(jobs.get(id))?
+            .map(|v| decode(id, v.value()))
+            .transpose()
+    }
+
+    /// The attempts of job `id`, oldest first.
+    pub fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let table = db!(txn.open_table(ATTEMPTS))?;
+        let mut out = Vec::new();
+        for entry in db!(table.range((id, 0)..=(id, u32::MAX)))? {
+            let (key, value) = db!(entry)?;
+            let (job, n) = key.value();
+            out.push(decode(&format!("{job}/{n}"), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// One attempt.
+    pub fn attempt(&self, id: &str, n: u32) -> Result<Option<Attempt>, StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let table = db!(txn.open_table(ATTEMPTS))?;
+        db!(table.get((id, n)))?
+            .map(|v| decode(&format!("{id}/{n}"), v.value()))
+            .transpose()
+    }
+
+    /// Up to `limit` jobs matching `filter`, newest first, starting after `cursor` (the id of the
+    /// last job of the previous page). Returns the page and the cursor of the next one.
+    pub fn list(
+        &self,
+        filter: &JobFilter,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<Job>, Option<String>), StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let jobs = db!(txn.open_table(JOBS))?;
+        let range = match cursor {
+            Some(c) => db!(jobs.range(..c))?,
+            None => db!(jobs.range::<&str>(..))?,
+        };
+        let mut page = Vec::new();
+        let mut more = false;
+        for entry in range.rev() {
+            let (key, value) = db!(entry)?;
+            let job: Job = decode(key.value(), value.value())?;
+            if !filter.matches(&job) {
+                continue;
+            }
+            if page.len() == limit {
+                more = true;
+                break;
+            }
+            page.push(job);
+        }
+        let next = if more {
+            page.last().map(|j| j.id.clone())
+        } else {
+            None
+        };
+        Ok((page, next))
+    }
+
+    /// Every job not in a terminal state, oldest first: what the scheduler rebuilds from.
+    pub fn unfinished_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let jobs = db!(txn.open_table(JOBS))?;
+        let mut out = Vec::new();
+        for entry in db!(jobs.iter())? {
+            let (key, value) = db!(entry)?;
+            let job: Job = decode(key.value(), value.value())?;
+            if !job.state.is_terminal() {
+                out.push(job);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events of job `id`, oldest first.
+    pub fn events_of(&self, id: &str) -> Result<Vec<JobEvent>, StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let table = db!(txn.open_table(EVENTS))?;
+        let mut out = Vec::new();
+        for entry in db!(table.iter())? {
+            let (key, value) = db!(entry)?;
+            let event: JobEvent = decode(&key.value().to_string(), value.value())?;
+            if event.job_id == id {
+                out.push(event);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising these plain records cannot fail: no maps with non-string keys, no I/O.
+    serde_json::to_vec(value).expect("records serialise to JSON")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
+        key: key.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::Transition;
+    use crate::model::tests::job;
+    use crate::time::Timestamp;
+
+    fn store() -> (tempfile::TempDir, JobStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = JobStore::open(&dir.path().join("reef.redb")).unwrap();
+        (dir, store)
+    }
+
+    fn job_n(i: u32) -> Job {
+        let mut j = job();
+        j.id = format!("01J{i:023}");
+        j.runner = if i.is_multiple_of(2) { "even" } else { "odd" }.into();
+        j
+    }
+
+    #[test]
+    fn jobs_attempts_and_events_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("reef.redb");
+        let mut j = job();
+        {
+            let store = JobStore::open(&path).unwrap();
+            store.insert_job(&j).unwrap();
+            let event = j
+                .apply(Transition::Start { attempt: 1 }, Timestamp(5))
+                .unwrap();
+            let attempt = Attempt::started(1, Timestamp(5), 1000, 100);
+            let stored = store
+                .write(&[Change {
+                    job: j.clone(),
+                    attempt: Some(attempt),
+                    events: vec![event],
+                }])
+                .unwrap();
+            assert_eq!(stored[0].seq, 2);
+        }
+        let store = JobStore::open(&path).unwrap();
+        assert_eq!(store.job(&j.id).unwrap(), Some(j.clone()));
+        assert_eq!(store.attempts(&j.id).unwrap().len(), 1);
+        let events = store.events_of(&j.id).unwrap();
+        assert_eq!(
+            events
+                .iter()
+                .map(|e| e.transition.as_str())
+                .collect::<Vec<_>>(),
+            ["submit", "start"]
+        );
+        assert_eq!(store.unfinished_jobs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn listing_pages_newest_first_with_filters() {
+        let (_dir, store) = store();
+        for i in 0..25 {
+            store.insert_job(&job_n(i)).unwrap();
+        }
+        let all = JobFilter::default();
+        let (page, next) = store.list(&all, 10, None).unwrap();
+        assert_eq!(page[0].id, job_n(24).id);
+        let (page2, _) = store.list(&all, 10, next.as_deref()).unwrap();
+        assert_eq!(page2[0].id, job_n(14).id);
+        let (_, none) = store.list(&all, 25, None).unwrap();
+        assert_eq!(none, None, "no cursor once everything was returned");
+
+        let even = JobFilter {
+            runner: Some("even".into()),
+            ..Default::default()
+        };
+        let (mut seen, mut cursor) = (0, None);
+        loop {
+            let (page, next) = store.list(&even, 4, cursor.as_deref()).unwrap();
+            assert!(page.iter().all(|j| j.runner == "even"));
+            seen += page.len();
+            cursor = next;
+            if cursor.is_none() {
+                break;
+            }
+        }
+        assert_eq!(seen, 13);
+    }
+}

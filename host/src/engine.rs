@@ -519,7 +519,7 @@ impl Engine {
                 fill_from_record(&mut attempt, record);
                 let read = runner
                     .as_ref()
-                    .map(|r| self.read_result(r, &job, n))
+                    .map(|r| self.read_result(r, &job, n, attempt.started_at))
                     .unwrap_or_default();
                 attempt.success = read.success;
                 attempt.score = read.score;
@@ -593,10 +593,19 @@ impl Engine {
         }
     }
 
-    fn read_result(&self, runner: &RunnerSpec, job: &Job, n: u32) -> outcome::ResultRead {
+    fn read_result(
+        &self,
+        runner: &RunnerSpec,
+        job: &Job,
+        n: u32,
+        started: Timestamp,
+    ) -> outcome::ResultRead {
         let paths = self.supervisor.layout().paths(&job.id, n);
         let configured = runner.result_file(&job.params, &job.id, n);
-        outcome::read_result(runner, &paths.result, configured.as_deref())
+        // Millisecond timestamps: allow the file's mtime to fall within the start millisecond.
+        let not_before =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(started.0.saturating_sub(1));
+        outcome::read_result(runner, &paths.result, configured.as_deref(), not_before)
     }
 }
 

@@ -5,6 +5,7 @@ use reef_shim::ExitRecord;
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
+use std::time::SystemTime;
 
 /// What an attempt amounted to, before the policy decides what follows.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,8 @@ pub fn judge(record: &ExitRecord, success: Option<bool>) -> Verdict {
     }
     match (success, record.exit_code) {
         (Some(true), _) => Verdict::Succeeded,
+        // A failing exit code says more than the result's flag.
+        (Some(false), Some(code)) if code != 0 => failed(format!("exit_code:{code}")),
         (Some(false), _) => failed("result:unsuccessful".into()),
         (None, Some(0)) => Verdict::Succeeded,
         (None, Some(code)) => failed(format!("exit_code:{code}")),
@@ -67,14 +70,25 @@ pub struct ResultRead {
 }
 
 /// Reads the result: `result_path` (the `REEF_RESULT_PATH` file) when the runner wrote it, else
-/// the runner's configured file. Files over the cap, unreadable files and invalid JSON give an
-/// `error` and no value.
-pub fn read_result(spec: &RunnerSpec, result_path: &Path, configured: Option<&Path>) -> ResultRead {
+/// the runner's configured file if it was written at or after `not_before` (the attempt's start:
+/// a file left by an earlier attempt is not this attempt's result). Files over the cap,
+/// unreadable files and invalid JSON give an `error` and no value.
+pub fn read_result(
+    spec: &RunnerSpec,
+    result_path: &Path,
+    configured: Option<&Path>,
+    not_before: SystemTime,
+) -> ResultRead {
+    let fresh = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t >= not_before)
+    };
     let path = if result_path.exists() {
         result_path
     } else {
         match configured {
-            Some(p) if p.exists() => p,
+            Some(p) if fresh(p) => p,
             Some(p) => {
                 return ResultRead {
                     error: Some(format!("result file {} was not written", p.display())),
@@ -193,6 +207,10 @@ mod tests {
         ));
     }
 
+    fn missing_path(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        dir.path().join("no-result-path.json")
+    }
+
     #[test]
     fn results_are_read_capped_and_judged_by_pointer() {
         let config = Config::from_toml(
@@ -204,25 +222,34 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("result.json");
         std::fs::write(&path, r#"{"final_result":{"success":false,"score":0.25}}"#).unwrap();
-        let read = read_result(spec, &path, None);
+        let read = read_result(spec, &path, None, SystemTime::UNIX_EPOCH);
         assert_eq!((read.success, read.score), (Some(false), Some(0.25)));
         std::fs::write(&path, "x".repeat(65)).unwrap();
         assert!(
-            read_result(spec, &path, None)
+            read_result(spec, &path, None, SystemTime::UNIX_EPOCH)
                 .error
                 .unwrap()
                 .contains("cap")
         );
         std::fs::write(&path, "{not json").unwrap();
         assert!(
-            read_result(spec, &path, None)
+            read_result(spec, &path, None, SystemTime::UNIX_EPOCH)
                 .error
                 .unwrap()
                 .contains("not JSON")
         );
+        let stale = dir.path().join("stale.json");
+        std::fs::write(&stale, "{}").unwrap();
+        let later = SystemTime::now() + std::time::Duration::from_secs(60);
+        assert!(
+            read_result(spec, &missing_path(&dir), Some(&stale), later)
+                .error
+                .unwrap()
+                .contains("not written")
+        );
         let missing = dir.path().join("none.json");
         assert!(
-            read_result(spec, &missing, Some(&missing))
+            read_result(spec, &missing, Some(&missing), SystemTime::UNIX_EPOCH)
                 .error
                 .unwrap()
                 .contains("not written")

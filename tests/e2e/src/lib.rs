@@ -1,1 +1,498 @@
-//! placeholder
+//! Harness for the black-box tests: starts the real `reef` binary on loopback with a config of
+//! the test's own, talks to it over HTTP, and inspects processes and files.
+//!
+//! Every helper that waits does so on a condition with a deadline, never on a fixed sleep.
+
+use serde_json::Value;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Directory holding the workspace's built binaries (`target/<profile>`), found from the test
+/// executable's own location (`target/<profile>/deps/<test>`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let deps = exe.parent().expect("deps dir");
+    let dir = if deps.ends_with("deps") {
+        deps.parent().expect("profile dir")
+    } else {
+        deps
+    };
+    dir.to_owned()
+}
+
+/// Path of a workspace binary; panics with a hint when it was not built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
+    path
+}
+
+/// Absolute path of a sample benchmark shipped in `tests/fixtures/benchmarks`.
+pub fn benchmark(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/benchmarks")
+        .join(name);
+    std::fs::canonicalize(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Pids of live (not zombie) processes whose environment contains `KEY=value`.
+pub fn processes_with_env(key: &str, value: &str) -> Vec<u32> {
+    let needle = format!("{key}={value}");
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                s.rsplit(')')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start()
+                    .starts_with('Z')
+            })
+            .unwrap_or(true);
+        if !zombie && environ.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Resident set size of a process in KiB.
+pub fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// `Content-Type`.
+    pub content_type: String,
+    /// Raw body.
+    pub text: String,
+}
+
+impl Answer {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+
+    /// Asserts an RFC 9457 problem with `status` whose detail contains `needle`.
+    pub fn assert_problem(&self, status: u16, needle: &str) {
+        assert_eq!(self.status, status, "{}", self.text);
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        let detail = body["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(needle),
+            "detail {detail:?} should mention {needle:?}"
+        );
+        assert_eq!(body["status"], status);
+    }
+}
+
+/// A running `reef serve` with its own data dir, work dir and config.
+pub struct Reef {
+    child: Option<Child>,
+    /// Base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// Temporary directory holding `reef.toml`, `data/`, `work/` and `reef.log`.
+    pub dir: tempfile::TempDir,
+    agent: ureq::Agent,
+    /// Bearer token sent with every request, if set.
+    pub token: Option<String>,
+}
+
+impl Reef {
+    /// Writes `config` (TOML; `@BIN@`, `@WORK@`, `@BENCH@` are replaced by the binaries
+    /// directory, the work directory and the fixtures directory) and starts reef on a free
+    /// loopback port.
+    pub fn start(config: &str) -> Reef {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, config, &[])
+    }
+
+    /// Like [`Reef::start`] in an existing directory (to restart on the same state), with extra
+    /// environment variables.
+    pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Reef {
+        match Self::try_start_in(dir, config, env, "127.0.0.1:0") {
+            Ok(reef) => reef,
+            Err(log) => panic!("reef did not start:\n{log}"),
+        }
+    }
+
+    /// Starts reef and returns its log when it exits instead of serving.
+    pub fn try_start_in(
+        dir: tempfile::TempDir,
+        config: &str,
+        env: &[(&str, &str)],
+        listen: &str,
+    ) -> Result<Reef, String> {
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).expect("work dir");
+        let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/benchmarks");
+        let config = config
+            .replace("@BIN@", &bin_dir().to_string_lossy())
+            .replace("@WORK@", &work.to_string_lossy())
+            .replace("@BENCH@", &bench.to_string_lossy());
+        let config_path = dir.path().join("reef.toml");
+        std::fs::write(&config_path, config).expect("write config");
+        let log_path = dir.path().join("reef.log");
+        // A restart appends to the same log; only lines after this point count.
+        let log_start = std::fs::metadata(&log_path)
+            .map(|m| m.len() as usize)
+            .unwrap_or(0);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .expect("log");
+        let mut command = Command::new(bin("reef"));
+        command
+            .arg("serve")
+            .arg("--config")
+            .arg(&config_path)
+            .arg("--listen")
+            .arg(listen)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("REEF_LOG", "info,reef=debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn reef");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            let whole = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let text = whole.get(log_start..).unwrap_or_default().to_owned();
+            let serving = text.lines().rev().find(|l| l.contains("reef is serving"));
+            if let Some(addr) =
+                serving.and_then(|l| l.split("listen=").nth(1)?.split_whitespace().next())
+            {
+                break addr.to_owned();
+            }
+            if let Ok(Some(_)) = child.try_wait() {
+                return Err(text);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no 'reef is serving' line within 20 s\n{text}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        Ok(Reef {
+            child: Some(child),
+            url: format!("http://{addr}"),
+            dir,
+            agent,
+            token: None,
+        })
+    }
+
+    /// Pid of the reef process.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// The work directory runners run in.
+    pub fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    /// reef's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("reef.log")).unwrap_or_default()
+    }
+
+    /// Sends a request; `body` is sent as-is with a JSON content type when given.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
+        let url = format!("{}{}", self.url, path);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(token) = &self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let result = match body {
+            Some(body) => {
+                let request = builder
+                    .header("content-type", "application/json")
+                    .body(body.to_owned())
+                    .expect("request");
+                self.agent.run(request)
+            }
+            None => self.agent.run(builder.body(()).expect("request")),
+        };
+        let mut response =
+            result.unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut text = String::new();
+        response
+            .body_mut()
+            .as_reader()
+            .read_to_string(&mut text)
+            .expect("read body");
+        Answer {
+            status,
+            content_type,
+            text,
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Answer {
+        self.request("GET", path, None)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(&self, path: &str, body: &Value) -> Answer {
+        self.request("POST", path, Some(&body.to_string()))
+    }
+
+    /// Submits a job and returns its id (asserting 201).
+    pub fn submit(&self, runner: &str, params: Value) -> String {
+        let answer = self.post(
+            "/v1/jobs",
+            &serde_json::json!({"runner": runner, "params": params}),
+        );
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        answer.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// The job as `GET /v1/jobs/{id}` shows it.
+    pub fn job(&self, id: &str) -> Value {
+        let answer = self.get(&format!("/v1/jobs/{id}"));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.json()
+    }
+
+    /// Waits until the job is in `state`.
+    pub fn wait_state(&self, id: &str, state: &str, timeout: Duration) -> Value {
+        wait_for(&format!("job {id} to be {state}"), timeout, || {
+            let job = self.job(id);
+            (job["state"] == state).then_some(job)
+        })
+    }
+
+    /// Waits until the job is terminal.
+    pub fn wait_done(&self, id: &str, timeout: Duration) -> Value {
+        wait_for(&format!("job {id} to finish"), timeout, || {
+            let job = self.job(id);
+            let s = job["state"].as_str().unwrap_or_default().to_owned();
+            ["succeeded", "failed", "cancelled"]
+                .contains(&s.as_str())
+                .then_some(job)
+        })
+    }
+
+    /// Kills reef with SIGKILL and waits for it; returns the directory for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        self.stop_child(libc::SIGKILL);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Sends SIGTERM and waits for reef to exit.
+    pub fn terminate(mut self) -> tempfile::TempDir {
+        self.stop_child(libc::SIGTERM);
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::mem::replace(&mut self.dir, dir)
+    }
+
+    fn stop_child(&mut self, signal: i32) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+            unsafe { libc::kill(child.id() as i32, signal) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Reef {
+    fn drop(&mut self) {
+        self.stop_child(libc::SIGKILL);
+        // Runners of this instance carry its work dir in REEF_RESULT_PATH's prefix; kill any
+        // leftovers so a failed test does not leak processes.
+        let data = self.dir.path().join("data").to_string_lossy().into_owned();
+        for pid in processes_with_env_prefix("REEF_RESULT_PATH", &data) {
+            // SAFETY: plain kill(2); the pid was just read from /proc.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let shims = find_shims(&data);
+        for pid in shims {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+    }
+}
+
+fn processes_with_env_prefix(key: &str, prefix: &str) -> Vec<u32> {
+    let needle = format!("{key}={prefix}");
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|kv| kv.starts_with(needle.as_bytes()))
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Pids of `reef-shim` processes whose spec lives under `data_dir`.
+pub fn find_shims(data_dir: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&cmdline);
+        if text.contains("reef-shim") && text.contains(data_dir) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// A config with the demo runner pointed at the built binary and the test's work dir.
+pub fn demo_config(extra: &str) -> String {
+    format!(
+        r#"
+[scheduler]
+max_concurrency = 4
+
+[runners.demo]
+command = ["@BIN@/demo-runner", "{{benchmark}}", "--agent", "{{agent}}", "--execution-id", "{{job_id}}"]
+workdir = "@WORK@"
+max_concurrency = 2
+timeout = "30s"
+kill_grace = "1s"
+max_attempts = 3
+backoff = "200ms"
+env = {{ DEMO_MARKS = "@WORK@/marks" }}
+[runners.demo.params]
+benchmark = {{ required = true, pattern = "^[A-Za-z0-9_./-]+\\.ya?ml$" }}
+agent = {{ default = "deterministic", values = ["deterministic", "flaky"] }}
+[runners.demo.result]
+file = "logs/sessions/session_{{job_id}}.json"
+success = "/final_result/success"
+score = "/final_result/score"
+{extra}
+"#
+    )
+}
+
+/// Parses the demo runner's marks file into (kind, execution id, unix nanos) triples.
+pub fn read_marks(path: &Path) -> Vec<(String, String, u128)> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            Some((
+                f.first()?.to_string(),
+                f.get(1)?.to_string(),
+                f.get(4)?.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Highest number of executions between a `start` and its `end` at any instant.
+pub fn max_overlap(marks: &[(String, String, u128)]) -> usize {
+    let mut events: Vec<(u128, i32)> = marks
+        .iter()
+        .map(|(kind, _, t)| (*t, if kind == "start" { 1 } else { -1 }))
+        .collect();
+    // Ends sort before starts at the same instant.
+    events.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, delta) in events {
+        now += delta;
+        max = max.max(now);
+    }
+    max as usize
+}

@@ -1,0 +1,160 @@
+//! The API's contract at its edges: problem details, limits, tokens, and arguments that stay
+//! literal.
+
+use reef_e2e::{Reef, benchmark, demo_config};
+use serde_json::json;
+use std::time::Duration;
+
+#[test]
+fn bad_requests_get_problem_details_that_name_the_problem() {
+    let reef = Reef::start(&demo_config("[server]\nmax_body = \"64 KiB\""));
+    let bench = benchmark("success.yml");
+    reef.post("/v1/jobs", &json!({"runner": "nope", "params": {}}))
+        .assert_problem(404, "nope");
+    reef.post("/v1/jobs", &json!({"runner": "demo", "params": {}}))
+        .assert_problem(422, "benchmark");
+    reef.post(
+        "/v1/jobs",
+        &json!({"runner": "demo", "params": {"benchmark": bench, "agent": "evil"}}),
+    )
+    .assert_problem(422, "agent");
+    reef.post(
+        "/v1/jobs",
+        &json!({"runner": "demo", "params": {"benchmark": bench, "extra": 1}}),
+    )
+    .assert_problem(422, "extra");
+    reef.post(
+        "/v1/jobs",
+        &json!({"runner": "demo", "params": {"benchmark": "a b; rm -rf /"}}),
+    )
+    .assert_problem(422, "pattern");
+    reef.post(
+        "/v1/jobs",
+        &json!({"runner": "demo", "params": {"benchmark": bench}, "colour": "red"}),
+    )
+    .assert_problem(422, "colour");
+    reef.request("POST", "/v1/jobs", Some("{\"runner\": \"demo\", "))
+        .assert_problem(400, "JSON");
+    let big = json!({"runner": "demo", "params": {"benchmark": bench}, "labels": {"pad": "x".repeat(100_000)}});
+    reef.post("/v1/jobs", &big).assert_problem(413, "max_body");
+    reef.get("/v1/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV")
+        .assert_problem(404, "01ARZ3NDEKTSV4RRFFQ69G5FAV");
+    reef.get("/v1/jobs/not-an-id")
+        .assert_problem(404, "not-an-id");
+    reef.get("/v1/jobs?state=sleeping")
+        .assert_problem(422, "sleeping");
+    reef.get("/v1/jobs?limit=0").assert_problem(422, "limit");
+    reef.get("/v1/nowhere").assert_problem(404, "/v1/nowhere");
+    reef.request("DELETE", "/v1/jobs", None)
+        .assert_problem(405, "DELETE");
+    // Nothing was created by any of these.
+    assert!(
+        reef.get("/v1/jobs").json()["jobs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_hostile_value_is_one_literal_argument() {
+    let reef = Reef::start(
+        r#"
+[runners.echo]
+command = ["printf", "[%s]\n", "{text}", "--id={job_id}"]
+workdir = "@WORK@"
+params.text = { required = true }
+"#,
+    );
+    let id = reef.submit("echo", json!({"text": "a b; rm -rf / $(whoami) `id` > x"}));
+    let job = reef.wait_done(&id, Duration::from_secs(30));
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let out = reef.get(&format!("/v1/jobs/{id}/logs")).text;
+    assert_eq!(
+        out,
+        format!("[a b; rm -rf / $(whoami) `id` > x]\n[--id={id}]\n")
+    );
+    assert!(
+        !reef.work().join("x").exists(),
+        "no shell ever saw the value"
+    );
+}
+
+#[test]
+fn tokens_gate_every_call_by_scope() {
+    let config = demo_config(
+        r#"
+[[auth.tokens]]
+name = "viewer"
+token = "read-token-0123456789"
+scopes = ["read"]
+[[auth.tokens]]
+name = "ci"
+token_env = "CI_SUBMIT_TOKEN"
+scopes = ["submit"]
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut reef = Reef::start_in(
+        dir,
+        &config,
+        &[("CI_SUBMIT_TOKEN", "submit-token-0123456789")],
+    );
+    let body = json!({"runner": "demo", "params": {"benchmark": benchmark("success.yml")}});
+    reef.post("/v1/jobs", &body)
+        .assert_problem(401, "bearer token");
+    reef.get("/v1/jobs").assert_problem(401, "bearer token");
+    reef.token = Some("wrong-token-0123456789".into());
+    reef.post("/v1/jobs", &body)
+        .assert_problem(401, "not valid");
+    reef.token = Some("read-token-0123456789".into());
+    assert_eq!(reef.get("/v1/jobs").status, 200);
+    reef.post("/v1/jobs", &body).assert_problem(403, "submit");
+    reef.token = Some("submit-token-0123456789".into());
+    let answer = reef.post("/v1/jobs", &body);
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    reef.token = None;
+    reef.post(&format!("/v1/jobs/{id}/cancel"), &json!({}))
+        .assert_problem(401, "bearer token");
+    // Health stays open for probes.
+    assert_eq!(reef.get("/healthz").status, 200);
+    assert_eq!(reef.get("/readyz").status, 200);
+}
+
+#[test]
+fn runners_health_and_pagination() {
+    let reef = Reef::start(&demo_config("").replace("max_concurrency = 2", "max_concurrency = 1"));
+    let runners = reef.get("/v1/runners").json();
+    assert_eq!(runners[0]["name"], "demo");
+    assert_eq!(runners[0]["params"], json!(["agent", "benchmark"]));
+    let ready = reef.get("/readyz");
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["checks"]["scheduler"]["ok"], true);
+
+    let mut ids: Vec<String> = (0..7)
+        .map(|_| reef.submit("demo", json!({"benchmark": benchmark("success.yml")})))
+        .collect();
+    ids.reverse(); // newest first
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/jobs?limit=3&cursor={c}"),
+            None => "/v1/jobs?limit=3".to_owned(),
+        };
+        let page = reef.get(&path).json();
+        seen.extend(
+            page["jobs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| j["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}

@@ -1,0 +1,174 @@
+//! A job's way from submit to a terminal state, through the real binaries.
+
+use reef_e2e::{Reef, benchmark, demo_config};
+use serde_json::json;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_successful_job_has_its_result_logs_and_attempt_record() {
+    let reef = Reef::start(&demo_config(""));
+    let id = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["reason"], serde_json::Value::Null);
+    assert_eq!(
+        job["params"]["agent"], "deterministic",
+        "defaults are filled in"
+    );
+    let attempts = job["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    let a = &attempts[0];
+    assert_eq!(
+        (a["n"].as_u64(), a["exit_code"].as_i64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(
+        (a["timed_out"].as_bool(), a["cancelled"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert!(a["started_at"].is_string() && a["ended_at"].is_string());
+    assert_eq!(job["result"]["final_result"]["success"], true);
+    assert_eq!(job["result"]["execution_id"], id.as_str());
+
+    // The session file the runner wrote is where the config says.
+    let session = reef.work().join(format!("logs/sessions/session_{id}.json"));
+    assert!(session.exists());
+
+    let result = reef.get(&format!("/v1/jobs/{id}/result"));
+    assert_eq!(result.status, 200);
+    assert_eq!(result.json()["final_result"]["score"], 1.0);
+
+    let stdout = reef.get(&format!("/v1/jobs/{id}/logs?stream=stdout"));
+    assert_eq!(stdout.status, 200);
+    assert!(stdout.content_type.starts_with("text/plain"));
+    assert!(stdout.text.contains("step 3/3"), "{}", stdout.text);
+    let stderr = reef.get(&format!("/v1/jobs/{id}/logs?stream=stderr"));
+    assert!(stderr.text.contains("starting"), "{}", stderr.text);
+    let tail = reef.get(&format!("/v1/jobs/{id}/logs?stream=stdout&offset=10"));
+    assert_eq!(tail.text, stdout.text[10..]);
+
+    let listed = reef.get("/v1/jobs?state=succeeded&runner=demo").json();
+    assert_eq!(listed["jobs"][0]["id"], id.as_str());
+    assert!(
+        reef.get("/v1/jobs?state=failed").json()["jobs"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_failing_runner_is_retried_with_backoff_then_fails_with_its_exit_code() {
+    let reef = Reef::start(&demo_config(""));
+    let id = reef.submit("demo", json!({"benchmark": benchmark("exit3.yml")}));
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["reason"], "exit_code:3");
+    let attempts = job["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 3, "max_attempts = 3");
+    for pair in attempts.windows(2) {
+        let ended = parse(&pair[0]["ended_at"]);
+        let started = parse(&pair[1]["started_at"]);
+        assert!(
+            started.duration_since(ended).unwrap() >= Duration::from_millis(190),
+            "backoff is 200ms: {pair:?}"
+        );
+    }
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["exit_code"] == 3 && a["state"] == "failed")
+    );
+}
+
+#[test]
+fn a_flaky_agent_succeeds_on_the_second_attempt() {
+    let reef = Reef::start(&demo_config(""));
+    let id = reef.submit(
+        "demo",
+        json!({"benchmark": benchmark("success.yml"), "agent": "flaky"}),
+    );
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let attempts = job["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["state"], "failed");
+    assert_eq!(attempts[0]["reason"], "exit_code:1");
+    assert_eq!(job["result"]["attempt"], 2);
+}
+
+#[test]
+fn success_comes_from_the_result_pointer_when_the_runner_declares_one() {
+    let reef = Reef::start(&demo_config(""));
+    // fail.yml exits 0 but reports final_result.success = false.
+    let id = reef.submit("demo", json!({"benchmark": benchmark("fail.yml")}));
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["state"], "failed", "{job}");
+    assert_eq!(job["reason"], "result:unsuccessful");
+    assert_eq!(job["attempts"][0]["exit_code"], 0);
+    assert_eq!(job["attempts"][0]["score"], 0.2);
+}
+
+#[test]
+fn the_reef_result_path_file_wins_over_the_configured_file() {
+    let reef = Reef::start(&demo_config(""));
+    let id = reef.submit("demo", json!({"benchmark": benchmark("result_path.yml")}));
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(job["attempts"][0]["score"], 0.75);
+    let path = reef
+        .dir
+        .path()
+        .join(format!("data/attempts/{id}/1/result.json"));
+    assert!(path.exists(), "written through REEF_RESULT_PATH");
+}
+
+#[test]
+fn a_crash_is_a_signal_outcome_and_a_missing_program_a_spawn_error() {
+    let reef = Reef::start(&demo_config(
+        r#"
+[runners.ghost]
+command = ["no-such-runner-binary", "{job_id}"]
+max_attempts = 3
+"#,
+    ));
+    let crash = reef.submit("demo", json!({"benchmark": benchmark("crash.yml")}));
+    let ghost = reef.submit("ghost", json!({}));
+    let job = reef.wait_done(&crash, T);
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["reason"], "signal:6", "{job}");
+    let job = reef.wait_done(&ghost, T);
+    assert_eq!(job["state"], "failed");
+    let reason = job["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("spawn_error: no-such-runner-binary"),
+        "{reason}"
+    );
+    assert_eq!(
+        job["attempts"].as_array().unwrap().len(),
+        1,
+        "a missing binary is not retried"
+    );
+}
+
+#[test]
+fn jobs_and_their_history_survive_a_restart() {
+    let config = demo_config("");
+    let reef = Reef::start(&config);
+    let done = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+    reef.wait_done(&done, T);
+    let dir = reef.terminate();
+    let reef = Reef::start_in(dir, &config, &[]);
+    let job = reef.job(&done);
+    assert_eq!(job["state"], "succeeded");
+    assert_eq!(job["attempts"].as_array().unwrap().len(), 1);
+    // And the restarted host still runs new jobs.
+    let next = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+    assert_eq!(reef.wait_done(&next, T)["state"], "succeeded");
+}
+
+fn parse(v: &serde_json::Value) -> std::time::SystemTime {
+    humantime::parse_rfc3339(v.as_str().expect("timestamp")).expect("RFC 3339 timestamp")
+}

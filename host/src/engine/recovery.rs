@@ -1,0 +1,61 @@
+//! Start-up recovery: rebuilding the scheduler from the store and picking up attempts a
+//! previous host left running.
+
+use super::{Command, Engine, EngineError, REATTACH_POLL, RunningAttempt};
+use crate::lifecycle::JobState;
+use crate::model::Job;
+use reef_shim::ExitRecord;
+
+impl Engine {
+    pub(super) fn recover(&mut self) -> Result<(), EngineError> {
+        for job in self.store.unfinished_jobs()? {
+            match job.state {
+                JobState::Queued => self.enqueue(&job),
+                JobState::RetryWait => self.arm_retry(&job),
+                JobState::Running => self.reattach(&job),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A job found running at start-up: follow its shim if it lives, finish it from its exit
+    /// record if the shim is gone, or declare the attempt lost.
+    fn reattach(&mut self, job: &Job) {
+        let n = job.attempt_count;
+        let paths = self.supervisor.layout().paths(&job.id, n);
+        if let Some(candidate) = self.candidate(job) {
+            self.scheduler.claim(&candidate);
+        }
+        let identity = self.supervisor.recorded_identity(&job.id, n);
+        self.running.insert(
+            job.id.clone(),
+            RunningAttempt {
+                attempt: n,
+                shim: identity,
+            },
+        );
+        let tx = self.tx.clone();
+        let job_id = job.id.clone();
+        let alive = identity.filter(|i| i.is_alive());
+        tracing::info!(
+            job_id,
+            attempt = n,
+            reattached = alive.is_some(),
+            "recovering running attempt"
+        );
+        tokio::spawn(async move {
+            if let Some(identity) = alive {
+                while identity.is_alive() {
+                    tokio::time::sleep(REATTACH_POLL).await;
+                }
+            }
+            let record = ExitRecord::read(&paths.exit_record).ok().flatten();
+            let _ = tx.send(Command::AttemptEnded {
+                job_id,
+                attempt: n,
+                record,
+            });
+        });
+    }
+}

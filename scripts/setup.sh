@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what building and testing reef needs beyond a Rust toolchain. Idempotent: safe to run
+# on every test run; it only installs what is missing.
+set -euo pipefail
+
+need() { command -v "$1" >/dev/null 2>&1; }
+
+if ! need cargo; then
+    echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2
+    exit 1
+fi
+
+# The end-to-end tests read /proc and signal process groups: Linux only.
+if [[ "$(uname -s)" != "Linux" ]]; then
+    echo "setup: reef's process supervision needs Linux" >&2
+    exit 1
+fi

@@ -1,0 +1,343 @@
+//! Throughput benchmark: how many trivial jobs per second reef runs end to end, next to
+//! `xargs -P C` spawning the same command directly.
+//!
+//! What is measured, and why:
+//!
+//! * **reef, end to end** — wall time from the first `POST /v1/jobs` until every job is terminal.
+//!   Each job runs `/bin/true`, so the number is reef's own overhead per job: HTTP, parameter
+//!   checks, the durable commit of the submit, scheduling, spawning through the shim, reaping and
+//!   committing the outcome. DESIGN.md ("Numbers to design for") asks for at least half the rate
+//!   of `xargs -P2` on the same machine.
+//! * **submit rate and latency** — submits per second while the clients are submitting, and the
+//!   p50/p99 HTTP round trip of one `POST /v1/jobs`, which includes the durable commit. This shows
+//!   whether the front door or the execution side limits throughput.
+//! * **xargs -P C** — the peer: the same number of `/bin/true` processes, `C` at a time, with no
+//!   bookkeeping at all. It is the ceiling of what spawning processes costs on this host.
+//!
+//! Jobs are submitted from `K` client threads, each with its own keep-alive agent, so that the
+//! client is not the bottleneck. Completion is detected by polling `/readyz` until its `queued`
+//! and `running` counts are both zero, then confirmed by paging through `state=succeeded` and
+//! `state=failed` listings.
+//!
+//! Usage: `throughput [--jobs N] [--concurrency C] [--clients K]` (defaults 2000, 2, 4). Run the
+//! release build (`scripts/bench-throughput.sh`) for numbers worth quoting.
+
+use anyhow::{Context, Result, bail, ensure};
+use reef_e2e::{Reef, wait_for};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Name of the runner the benchmark declares.
+const RUNNER: &str = "true";
+
+/// Largest page `GET /v1/jobs` serves.
+const PAGE: usize = 1000;
+
+/// Longest the benchmark waits for all jobs to finish after the last submit.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Interval between `/readyz` polls while waiting for the queue to drain.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Command-line options.
+#[derive(Debug, Clone, Copy)]
+struct Options {
+    /// Jobs to submit (`--jobs`).
+    jobs: usize,
+    /// reef's `[scheduler] max_concurrency` and xargs' `-P` (`--concurrency`).
+    concurrency: usize,
+    /// Submitting client threads (`--clients`).
+    clients: usize,
+}
+
+impl Options {
+    /// Parses `--jobs N`, `--concurrency C` and `--clients K` (also as `--flag=value`).
+    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
+        let mut options = Options {
+            jobs: 2000,
+            concurrency: 2,
+            clients: 4,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            if arg == "-h" || arg == "--help" {
+                println!("usage: throughput [--jobs N] [--concurrency C] [--clients K]");
+                std::process::exit(0);
+            }
+            let (flag, value) = match arg.split_once('=') {
+                Some((flag, value)) => (flag.to_owned(), value.to_owned()),
+                None => {
+                    let value = args.next().with_context(|| format!("{arg} needs a value"))?;
+                    (arg, value)
+                }
+            };
+            let number: usize = value
+                .parse()
+                .with_context(|| format!("{flag}: {value:?} is not a number"))?;
+            ensure!(number > 0, "{flag} must be at least 1");
+            match flag.as_str() {
+                "--jobs" => options.jobs = number,
+                "--concurrency" => options.concurrency = number,
+                "--clients" => options.clients = number,
+                _ => bail!("unknown option {flag}; usage: throughput [--jobs N] [--concurrency C] [--clients K]"),
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// What the reef run measured.
+struct ReefRun {
+    /// First submit to last job terminal.
+    end_to_end: Duration,
+    /// First submit to last submit answered.
+    submitting: Duration,
+    /// Round trip of every `POST /v1/jobs`, sorted ascending.
+    latencies: Vec<Duration>,
+}
+
+fn main() -> Result<()> {
+    let options = Options::parse(std::env::args().skip(1))?;
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads; {profile} build, nproc {nproc}",
+        options.jobs, options.concurrency, options.clients
+    );
+
+    let reef = run_reef(options)?;
+    let xargs = run_xargs(options)?;
+
+    let jobs = options.jobs as f64;
+    let reef_rate = jobs / reef.end_to_end.as_secs_f64();
+    let xargs_rate = jobs / xargs.as_secs_f64();
+    let submit_rate = jobs / reef.submitting.as_secs_f64();
+    let xargs_label = format!("xargs -P {} /bin/true", options.concurrency);
+    println!();
+    println!("{:<28} {:>10} {:>10} {:>9}", "", "seconds", "jobs/s", "vs xargs");
+    println!(
+        "{:<28} {:>10.3} {:>10.1} {:>9.2}",
+        "reef (HTTP, durable)",
+        reef.end_to_end.as_secs_f64(),
+        reef_rate,
+        reef_rate / xargs_rate
+    );
+    println!(
+        "{:<28} {:>10.3} {:>10.1} {:>9.2}",
+        xargs_label,
+        xargs.as_secs_f64(),
+        xargs_rate,
+        1.0
+    );
+    println!();
+    println!(
+        "reef submit: {submit_rate:.1} submits/s over {:.3} s; POST /v1/jobs p50 {} p99 {} max {}",
+        reef.submitting.as_secs_f64(),
+        millis(percentile(&reef.latencies, 50.0)),
+        millis(percentile(&reef.latencies, 99.0)),
+        millis(reef.latencies.last().copied().unwrap_or_default()),
+    );
+    println!(
+        "machine: nproc {nproc}, reef {profile} build, {}",
+        cpu_model().unwrap_or_else(|| "cpu model unknown".to_owned())
+    );
+    Ok(())
+}
+
+/// Starts reef, submits the jobs from `options.clients` threads and waits until all are done.
+fn run_reef(options: Options) -> Result<ReefRun> {
+    let config = format!(
+        r#"
+[scheduler]
+max_concurrency = {concurrency}
+
+[runners."{RUNNER}"]
+command = ["/bin/true"]
+timeout = "60s"
+"#,
+        concurrency = options.concurrency
+    );
+    let reef = Reef::start(&config);
+    wait_for("reef to be ready", Duration::from_secs(20), || {
+        (reef.get("/readyz").status == 200).then_some(())
+    });
+
+    let start = Instant::now();
+    let handles: Vec<_> = (0..options.clients)
+        .map(|client| {
+            // Spread the jobs evenly; the first `jobs % clients` threads take one more.
+            let share = options.jobs / options.clients
+                + usize::from(client < options.jobs % options.clients);
+            let url = reef.url.clone();
+            std::thread::spawn(move || submit_many(&url, share))
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(options.jobs);
+    for handle in handles {
+        let thread = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+        latencies.extend(thread?);
+    }
+    let submitting = start.elapsed();
+
+    let agent = agent();
+    let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
+    loop {
+        let ready = get_json(&agent, &format!("{}/readyz", reef.url))?;
+        let queued = ready["queued"].as_u64().context("readyz has no queued count")?;
+        let running = ready["running"]
+            .as_u64()
+            .context("readyz has no running count")?;
+        if queued + running == 0 {
+            break;
+        }
+        ensure!(
+            Instant::now() < drain_deadline,
+            "jobs did not drain within {DRAIN_TIMEOUT:?}: {queued} queued, {running} running"
+        );
+        std::thread::sleep(POLL);
+    }
+    let end_to_end = start.elapsed();
+
+    let succeeded = count_jobs(&agent, &reef.url, "succeeded")?;
+    let failed = count_jobs(&agent, &reef.url, "failed")?;
+    ensure!(
+        failed == 0,
+        "{failed} jobs failed; reef log in {}",
+        reef.dir.path().display()
+    );
+    ensure!(
+        succeeded == options.jobs,
+        "{succeeded} of {} jobs succeeded",
+        options.jobs
+    );
+
+    latencies.sort_unstable();
+    Ok(ReefRun {
+        end_to_end,
+        submitting,
+        latencies,
+    })
+}
+
+/// A keep-alive HTTP agent that returns error statuses as responses.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+/// Submits `count` jobs over one keep-alive connection; returns each round trip.
+fn submit_many(base: &str, count: usize) -> Result<Vec<Duration>> {
+    let agent = agent();
+    let url = format!("{base}/v1/jobs");
+    let body = json!({"runner": RUNNER, "params": {}});
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let sent = Instant::now();
+        let mut response = agent
+            .post(&url)
+            .send_json(&body)
+            .context("POST /v1/jobs")?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .context("reading the POST /v1/jobs answer")?;
+        latencies.push(sent.elapsed());
+        ensure!(status == 201, "POST /v1/jobs answered {status}: {text}");
+    }
+    Ok(latencies)
+}
+
+/// `GET url` expecting 200 and a JSON body.
+fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value> {
+    let mut response = agent.get(url).call().with_context(|| format!("GET {url}"))?;
+    let status = response.status().as_u16();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_string()
+        .with_context(|| format!("reading GET {url}"))?;
+    ensure!(status == 200, "GET {url} answered {status}: {text}");
+    serde_json::from_str(&text).with_context(|| format!("GET {url} is not JSON: {text}"))
+}
+
+/// Number of jobs in `state`, paging through `GET /v1/jobs` with the largest page.
+fn count_jobs(agent: &ureq::Agent, base: &str, state: &str) -> Result<usize> {
+    let mut total = 0;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{base}/v1/jobs?state={state}&runner={RUNNER}&limit={PAGE}");
+        if let Some(cursor) = &cursor {
+            url.push_str("&cursor=");
+            url.push_str(cursor);
+        }
+        let page = get_json(agent, &url)?;
+        total += page["jobs"]
+            .as_array()
+            .with_context(|| format!("GET {url} has no jobs array"))?
+            .len();
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return Ok(total),
+        }
+    }
+}
+
+/// Runs `xargs -P C -I{} /bin/true` over `jobs` input lines and returns its wall time.
+fn run_xargs(options: Options) -> Result<Duration> {
+    let input = "x\n".repeat(options.jobs);
+    let start = Instant::now();
+    let mut child = Command::new("xargs")
+        .arg("-P")
+        .arg(options.concurrency.to_string())
+        .arg("-I{}")
+        .arg("/bin/true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .context("spawning xargs")?;
+    {
+        let mut stdin = child.stdin.take().context("xargs stdin")?;
+        stdin
+            .write_all(input.as_bytes())
+            .context("feeding xargs")?;
+        // Dropping stdin closes it, so xargs sees the end of its input.
+    }
+    let status = child.wait().context("waiting for xargs")?;
+    let elapsed = start.elapsed();
+    ensure!(status.success(), "xargs exited with {status}");
+    Ok(elapsed)
+}
+
+/// The `p`th percentile (nearest rank) of ascending `sorted`; zero when it is empty.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// A duration as milliseconds with two decimals.
+fn millis(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// The CPU model from `/proc/cpuinfo`, when readable.
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map(|(_, model)| model.trim().to_owned())
+}

@@ -172,3 +172,52 @@ fn jobs_and_their_history_survive_a_restart() {
 fn parse(v: &serde_json::Value) -> std::time::SystemTime {
     humantime::parse_rfc3339(v.as_str().expect("timestamp")).expect("RFC 3339 timestamp")
 }
+
+#[test]
+fn a_killed_host_reattaches_to_a_running_attempt_and_finishes_it_once() {
+    let config = demo_config("");
+    let reef = Reef::start(&config);
+    let id = reef.submit("demo", json!({"benchmark": benchmark("slow.yml")}));
+    reef.wait_state(&id, "running", T);
+    let dir = reef.kill9();
+    // The attempt keeps running under its shim while no host is there.
+    let reef = Reef::start_in(dir, &config, &[]);
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert_eq!(
+        job["attempts"].as_array().unwrap().len(),
+        1,
+        "the attempt ran once: {job}"
+    );
+    let marks = reef_e2e::read_marks(&reef.work().join("marks"));
+    assert_eq!(
+        marks
+            .iter()
+            .filter(|(k, j, _)| k == "start" && j == &id)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_attempt_that_ended_while_the_host_was_down_is_finished_from_its_exit_record() {
+    let config = demo_config("");
+    let reef = Reef::start(&config);
+    let id = reef.submit("demo", json!({"benchmark": benchmark("exit3.yml")}).clone());
+    reef.wait_state(&id, "running", T);
+    let exit_record = reef
+        .dir
+        .path()
+        .join(format!("data/attempts/{id}/1/exit.json"));
+    let dir = reef.kill9();
+    reef_e2e::wait_for("the orphaned shim's exit record", T, || {
+        exit_record.exists().then_some(())
+    });
+    let reef = Reef::start_in(dir, &config, &[]);
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["reason"], "exit_code:3", "{job}");
+    assert_eq!(
+        job["attempts"][0]["exit_code"], 3,
+        "attempt 1 was finished from its record: {job}"
+    );
+}

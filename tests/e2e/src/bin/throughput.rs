@@ -69,7 +69,9 @@ impl Options {
             let (flag, value) = match arg.split_once('=') {
                 Some((flag, value)) => (flag.to_owned(), value.to_owned()),
                 None => {
-                    let value = args.next().with_context(|| format!("{arg} needs a value"))?;
+                    let value = args
+                        .next()
+                        .with_context(|| format!("{arg} needs a value"))?;
                     (arg, value)
                 }
             };
@@ -81,7 +83,9 @@ impl Options {
                 "--jobs" => options.jobs = number,
                 "--concurrency" => options.concurrency = number,
                 "--clients" => options.clients = number,
-                _ => bail!("unknown option {flag}; usage: throughput [--jobs N] [--concurrency C] [--clients K]"),
+                _ => bail!(
+                    "unknown option {flag}; usage: throughput [--jobs N] [--concurrency C] [--clients K]"
+                ),
             }
         }
         Ok(options)
@@ -120,7 +124,10 @@ fn main() -> Result<()> {
     let submit_rate = jobs / reef.submitting.as_secs_f64();
     let xargs_label = format!("xargs -P {} /bin/true", options.concurrency);
     println!();
-    println!("{:<28} {:>10} {:>10} {:>9}", "", "seconds", "jobs/s", "vs xargs");
+    println!(
+        "{:<28} {:>10} {:>10} {:>9}",
+        "", "seconds", "jobs/s", "vs xargs"
+    );
     println!(
         "{:<28} {:>10.3} {:>10.1} {:>9.2}",
         "reef (HTTP, durable)",
@@ -194,7 +201,9 @@ timeout = "60s"
     let drain_deadline = Instant::now() + DRAIN_TIMEOUT;
     let (end_to_end, succeeded, failed) = loop {
         let ready = get_json(&agent, &format!("{}/readyz", reef.url))?;
-        let queued = ready["queued"].as_u64().context("readyz has no queued count")?;
+        let queued = ready["queued"]
+            .as_u64()
+            .context("readyz has no queued count")?;
         let running = ready["running"]
             .as_u64()
             .context("readyz has no running count")?;
@@ -248,10 +257,7 @@ fn submit_many(base: &str, count: usize) -> Result<Vec<Duration>> {
     let mut latencies = Vec::with_capacity(count);
     for _ in 0..count {
         let sent = Instant::now();
-        let mut response = agent
-            .post(&url)
-            .send_json(&body)
-            .context("POST /v1/jobs")?;
+        let mut response = agent.post(&url).send_json(&body).context("POST /v1/jobs")?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -265,7 +271,10 @@ fn submit_many(base: &str, count: usize) -> Result<Vec<Duration>> {
 
 /// `GET url` expecting 200 and a JSON body.
 fn get_json(agent: &ureq::Agent, url: &str) -> Result<Value> {
-    let mut response = agent.get(url).call().with_context(|| format!("GET {url}"))?;
+    let mut response = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("GET {url}"))?;
     let status = response.status().as_u16();
     let text = response
         .body_mut()
@@ -313,9 +322,7 @@ fn run_xargs(options: Options) -> Result<Duration> {
         .context("spawning xargs")?;
     {
         let mut stdin = child.stdin.take().context("xargs stdin")?;
-        stdin
-            .write_all(input.as_bytes())
-            .context("feeding xargs")?;
+        stdin.write_all(input.as_bytes()).context("feeding xargs")?;
         // Dropping stdin closes it, so xargs sees the end of its input.
     }
     let status = child.wait().context("waiting for xargs")?;

@@ -389,6 +389,22 @@ mod tests {
     }
 
     #[test]
+    fn the_dev_preset_loads_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/dev.toml");
+        let loaded = Config::load(Some(&path)).unwrap();
+        let runners =
+            crate::runner::RunnerSet::from_config(&loaded.config, &loaded.base_dir).unwrap();
+        let demo = runners.get("demo").unwrap();
+        assert_eq!(demo.max_attempts, 3);
+        assert!(
+            demo.workdir
+                .join("tests/fixtures/benchmarks/success.yml")
+                .exists()
+        );
+        assert!(loaded.config.server.listen.ip().is_loopback());
+    }
+
+    #[test]
     fn unknown_keys_are_errors_that_name_the_key() {
         let err = Config::from_toml("[server]\nlisten_addr = \"127.0.0.1:1\"\n").unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");

@@ -11,6 +11,8 @@ use crate::policy::AttemptPlan;
 use crate::runner::{RunnerSpec, resolve_program};
 use reef_shim::protocol::PROTOCOL_VERSION;
 use reef_shim::{AttemptSpec, ShimIdentity};
+use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -200,6 +202,40 @@ impl ShimSupervisor {
             let pid = nix::unistd::Pid::from_raw(identity.pid as i32);
             let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         }
+    }
+
+    /// Every live `reef-shim` process on this machine, by the spec file it was started with.
+    /// Recovery uses this rather than the identity files alone: a host killed between starting
+    /// a shim and recording its identity must still find it.
+    pub fn live_shims(&self) -> HashMap<PathBuf, ShimIdentity> {
+        let mut found = HashMap::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            let is_shim = args.first().is_some_and(|a| a.ends_with(b"reef-shim"));
+            let spec = args
+                .windows(2)
+                .find(|w| w[0] == b"--spec")
+                .map(|w| PathBuf::from(std::ffi::OsStr::from_bytes(w[1])));
+            if let (true, Some(spec)) = (is_shim, spec)
+                && let Some(identity) = ShimIdentity::of_pid(pid).filter(|i| i.is_alive())
+            {
+                found.insert(spec, identity);
+            }
+        }
+        found
     }
 
     /// The shim identity recorded in an attempt directory, if any.

@@ -4,15 +4,23 @@
 use super::{Command, Engine, EngineError, REATTACH_POLL, RunningAttempt};
 use crate::lifecycle::JobState;
 use crate::model::Job;
-use reef_shim::ExitRecord;
+use reef_shim::{ExitRecord, ShimIdentity};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 impl Engine {
     pub(super) fn recover(&mut self) -> Result<(), EngineError> {
-        for job in self.store.unfinished_jobs()? {
+        let jobs = self.store.unfinished_jobs()?;
+        let live = if jobs.iter().any(|j| j.state == JobState::Running) {
+            self.supervisor.live_shims()
+        } else {
+            HashMap::new()
+        };
+        for job in jobs {
             match job.state {
                 JobState::Queued => self.enqueue(&job),
                 JobState::RetryWait => self.arm_retry(&job),
-                JobState::Running => self.reattach(&job),
+                JobState::Running => self.reattach(&job, &live),
                 _ => {}
             }
         }
@@ -20,14 +28,18 @@ impl Engine {
     }
 
     /// A job found running at start-up: follow its shim if it lives, finish it from its exit
-    /// record if the shim is gone, or declare the attempt lost.
-    fn reattach(&mut self, job: &Job) {
+    /// record if the shim is gone, or declare the attempt lost. A live shim is found by the spec
+    /// it runs (`live`), so one started just before the old host died is not missed.
+    fn reattach(&mut self, job: &Job, live: &HashMap<PathBuf, ShimIdentity>) {
         let n = job.attempt_count;
         let paths = self.supervisor.layout().paths(&job.id, n);
         if let Some(candidate) = self.candidate(job) {
             self.scheduler.claim(&candidate);
         }
-        let identity = self.supervisor.recorded_identity(&job.id, n);
+        let identity = live
+            .get(&paths.spec)
+            .copied()
+            .or_else(|| self.supervisor.recorded_identity(&job.id, n));
         self.running.insert(
             job.id.clone(),
             RunningAttempt {

@@ -28,6 +28,7 @@ const SECTIONS: &[&str] = &[
     "shim",
     "runners",
     "resources",
+    "policy",
 ];
 
 /// The whole configuration of a host.
@@ -50,6 +51,40 @@ pub struct Config {
     pub runners: BTreeMap<String, RunnerConfig>,
     /// Named resource pools and their capacities.
     pub resources: BTreeMap<String, u32>,
+    /// The active policy and its per-call limits.
+    pub policy: PolicyConfig,
+}
+
+/// `[policy]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// A policy component (`.wasm`) to use instead of the embedded default; relative to the
+    /// config file's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// Linear memory a plugin call may use.
+    pub max_memory: ByteSize,
+    /// CPU time a plugin call may use.
+    #[serde(with = "humantime_serde")]
+    pub max_cpu: Duration,
+    /// Wall-clock time a plugin call may take.
+    #[serde(with = "humantime_serde")]
+    pub call_timeout: Duration,
+    /// Output a plugin call may print, per stream (kept for the host's debug log).
+    pub max_output: ByteSize,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            file: None,
+            max_memory: ByteSize::mib(16),
+            max_cpu: Duration::from_millis(50),
+            call_timeout: Duration::from_millis(200),
+            max_output: ByteSize::kib(4),
+        }
+    }
 }
 
 /// `[server]`

@@ -22,6 +22,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Work with policy plugins.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Run the host: HTTP API, scheduler and attempt supervision.
     Serve {
         /// Config file (default: config/dev.toml when present, else built-in defaults).
@@ -36,6 +41,79 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run a plugin against sample decisions and show what it decided and how long each call
+    /// took. Exits non-zero if any call faulted or answered invalidly.
+    Test {
+        /// The policy component (.wasm).
+        plugin: PathBuf,
+        /// Directory of corpus files (*.json); default: the built-in corpus.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Print one JSON object per case instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn policy_test(
+    plugin: &std::path::Path,
+    corpus: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<bool> {
+    use anyhow::Context;
+    use reef::policy::{corpus as samples, wasm};
+    let bytes = std::fs::read(plugin).with_context(|| format!("reading {}", plugin.display()))?;
+    let runtime = wasm::PluginRuntime::new(wasm::CallLimits::default())?;
+    let policy = runtime
+        .load(&bytes)
+        .with_context(|| format!("{} was refused", plugin.display()))?;
+    let cases = match corpus {
+        Some(dir) => samples::load_dir(dir).map_err(anyhow::Error::msg)?,
+        None => samples::builtin(),
+    };
+    if !json {
+        println!(
+            "{} ({}, {} bytes)",
+            plugin.display(),
+            policy.digest(),
+            policy.size()
+        );
+    }
+    let mut ok = true;
+    for case in &cases {
+        let outcome = samples::run(&policy, case);
+        ok &= outcome.answer.is_ok();
+        let micros = outcome.took.as_secs_f64() * 1e6;
+        if json {
+            let answer = match &outcome.answer {
+                Ok(v) => serde_json::json!({"answer": v}),
+                Err(f) => serde_json::json!({"fault": f.kind(), "error": f.to_string()}),
+            };
+            let mut line =
+                serde_json::json!({"case": case.name, "hook": case.call.hook(), "micros": micros});
+            if let (Some(line), Some(answer)) = (line.as_object_mut(), answer.as_object()) {
+                line.extend(answer.clone());
+            }
+            println!("{line}");
+        } else {
+            let shown = match &outcome.answer {
+                Ok(v) => v.to_string(),
+                Err(f) => format!("FAULT {f}"),
+            };
+            println!(
+                "{:>9.1} µs  {:<8} {:<40} {}",
+                micros,
+                case.call.hook(),
+                case.name,
+                shown
+            );
+        }
+    }
+    Ok(ok)
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -47,6 +125,19 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
+        Command::Policy {
+            command:
+                PolicyCommand::Test {
+                    plugin,
+                    corpus,
+                    json,
+                },
+        } => {
+            if !policy_test(&plugin, corpus.as_deref(), json)? {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Serve {
             config,
             listen,

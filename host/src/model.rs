@@ -38,6 +38,9 @@ pub struct Job {
     /// Cancellation was asked for while an attempt runs.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// Resource pools set by the policy at admission, instead of the runner's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Vec<String>>,
 }
 
 /// Where an attempt is.
@@ -163,6 +166,7 @@ pub(crate) mod tests {
             attempt_count: 0,
             next_run_at: None,
             cancel_requested: false,
+            resources: None,
         }
     }
 }

@@ -37,6 +37,8 @@ pub struct RunningView {
     pub per_resource: HashMap<String, u32>,
     /// Queued (runnable) jobs per runner.
     pub queued_per_runner: HashMap<String, u32>,
+    /// Queued (runnable) jobs per tenant.
+    pub queued_per_tenant: HashMap<String, u32>,
 }
 
 /// The policy's choice among candidates.
@@ -87,6 +89,11 @@ impl Scheduler {
         }
     }
 
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Replaces the limits (config reload); running claims are kept.
     pub fn set_limits(&mut self, limits: Limits, window: usize) {
         self.limits = limits;
@@ -106,6 +113,11 @@ impl Scheduler {
             .queued_per_runner
             .entry(candidate.runner.clone())
             .or_default() += 1;
+        *self
+            .view
+            .queued_per_tenant
+            .entry(candidate.tenant.clone())
+            .or_default() += 1;
         self.queued.insert(
             candidate.job_id.clone(),
             (candidate.runner.clone(), key.clone()),
@@ -122,7 +134,9 @@ impl Scheduler {
             return false;
         };
         if let Some(queue) = self.queues.get_mut(&runner) {
-            queue.remove(&key);
+            if let Some(c) = queue.remove(&key) {
+                decrement(&mut self.view.queued_per_tenant, &c.tenant);
+            }
             if queue.is_empty() {
                 self.queues.remove(&runner);
             }

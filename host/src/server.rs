@@ -4,7 +4,8 @@ use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, limits_for};
-use crate::policy::{NativePolicy, Policy};
+use crate::policy::wasm::{CallLimits, PluginRuntime};
+use crate::policy::{GuardedPolicy, Policy};
 use crate::runner::RunnerSet;
 use crate::service::JobService;
 use crate::store::JobStore;
@@ -29,7 +30,9 @@ pub struct ServeOptions {
 }
 
 /// Loads and validates everything `serve` needs before it touches the network or the disk.
-pub fn prepare(options: &ServeOptions) -> anyhow::Result<(Config, RunnerSet, Authenticator)> {
+pub fn prepare(
+    options: &ServeOptions,
+) -> anyhow::Result<(Config, RunnerSet, Authenticator, PathBuf)> {
     let loaded = Config::load(options.config.as_deref())?;
     let mut config = loaded.config;
     if let Some(listen) = options.listen {
@@ -49,12 +52,50 @@ pub fn prepare(options: &ServeOptions) -> anyhow::Result<(Config, RunnerSet, Aut
             config.server.listen
         );
     }
-    Ok((config, runners, auth))
+    Ok((config, runners, auth, loaded.base_dir))
+}
+
+/// Per-call plugin limits from `[policy]`.
+pub fn call_limits(config: &Config) -> CallLimits {
+    CallLimits {
+        max_memory: config.policy.max_memory.as_u64() as usize,
+        max_cpu: config.policy.max_cpu,
+        call_timeout: config.policy.call_timeout,
+        max_output: config.policy.max_output.as_u64() as usize,
+    }
+}
+
+/// The configured policy component (or the embedded default), loaded and guarded by the native
+/// fail-safe. A configured file that cannot be loaded stops the start: running with a policy
+/// other than the one asked for would be a surprise.
+pub fn load_policy(config: &Config, base_dir: &std::path::Path) -> anyhow::Result<GuardedPolicy> {
+    let limits = call_limits(config);
+    let runtime = PluginRuntime::new(limits)?;
+    let (source, bytes) = match &config.policy.file {
+        Some(file) => {
+            let path = base_dir.join(file);
+            let bytes = std::fs::read(&path)
+                .with_context(|| format!("policy.file: reading {}", path.display()))?;
+            (path.display().to_string(), bytes)
+        }
+        None => (
+            "embedded".to_owned(),
+            crate::policy::EMBEDDED_DEFAULT.to_vec(),
+        ),
+    };
+    let plugin = runtime
+        .load(&bytes)
+        .with_context(|| format!("policy.file: {source}"))?;
+    tracing::info!(source, digest = plugin.digest(), "policy loaded");
+    let pools = config.resources.keys().cloned().collect();
+    Ok(GuardedPolicy::plugin(
+        "default", &source, plugin, limits, pools,
+    ))
 }
 
 /// Runs the server until SIGINT or SIGTERM.
 pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let (config, runners, auth) = prepare(&options)?;
+    let (config, runners, auth, base_dir) = prepare(&options)?;
     let data_dir = config.storage.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -77,7 +118,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         exe_dir,
     );
     let runners = Arc::new(runners);
-    let policy: Arc<dyn Policy> = Arc::new(NativePolicy);
+    let policy: Arc<dyn Policy> = Arc::new(load_policy(&config, &base_dir)?);
     let limits = limits_for(
         &runners,
         config.scheduler.max_concurrency,

@@ -5,7 +5,7 @@ use crate::engine::{EngineError, EngineHandle};
 use crate::lifecycle::JobState;
 use crate::model::{Attempt, Job};
 use crate::params::ParamError;
-use crate::policy::Policy;
+use crate::policy::{self, AdmitDecision, AdmitInput, Policy};
 use crate::runner::RunnerSet;
 use crate::store::{JobFilter, JobStore, StoreError};
 use crate::supervisor::AttemptLayout;
@@ -198,7 +198,7 @@ impl JobService {
         validate_name("tenant", &tenant)?;
         let now = Timestamp::now();
         let id = self.next_id()?;
-        let job = Job {
+        let mut job = Job {
             id,
             runner: runner.name.clone(),
             params,
@@ -212,10 +212,27 @@ impl JobService {
             attempt_count: 0,
             next_run_at: None,
             cancel_requested: false,
+            resources: None,
         };
-        self.policy
-            .admit(&job, runner)
-            .map_err(ServiceError::Rejected)?;
+        let decision = self.policy.admit(&AdmitInput {
+            job: policy::inputs::job(&job),
+            runner: policy::inputs::runner(runner),
+            load: self.engine.status().load(),
+            now_ms: now.0,
+            seed: policy::inputs::seed(),
+        });
+        match decision {
+            AdmitDecision::Reject(reason) => return Err(ServiceError::Rejected(reason)),
+            AdmitDecision::Accept(admission) => {
+                if let Some(priority) = admission.priority {
+                    job.priority = priority;
+                }
+                if let Some(tenant) = admission.tenant {
+                    job.tenant = tenant;
+                }
+                job.resources = admission.resources;
+            }
+        }
         let store = self.store.clone();
         let stored = job.clone();
         tokio::task::spawn_blocking(move || store.insert_job(&stored))
@@ -373,6 +390,11 @@ impl JobService {
                 params: r.params.names().map(str::to_owned).collect(),
             })
             .collect()
+    }
+
+    /// The active policy.
+    pub fn policies(&self) -> Vec<policy::PolicyInfo> {
+        vec![self.policy.info()]
     }
 
     /// True when the state store answers.

@@ -32,6 +32,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/runners", get(jobs::runners))
+        .route("/v1/policies", get(jobs::policies))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require::<{ Scope::Read as u8 }>,

@@ -5,9 +5,9 @@ use super::{Command, Engine, EngineError, RunningAttempt};
 use crate::lifecycle::{JobState, Transition};
 use crate::model::{Attempt, AttemptState, Job};
 use crate::outcome::{self, Verdict};
-use crate::policy::ExitDecision;
+use crate::policy::{self, ExitDecision, ExitInput, PickInput, PlanInput, Policy};
 use crate::runner::RunnerSpec;
-use crate::scheduler::Candidate;
+use crate::scheduler::{Candidate, Pick, RunningView};
 use crate::store::Change;
 use crate::supervisor::LaunchError;
 use crate::time::Timestamp;
@@ -15,8 +15,12 @@ use reef_shim::ExitRecord;
 
 impl Engine {
     pub(super) fn schedule(&mut self) {
-        let policy = self.policy.clone();
-        for candidate in self.scheduler.next(policy.as_ref()) {
+        let pick = PolicyPick {
+            policy: self.policy.as_ref(),
+            max_concurrency: self.scheduler.limits().global,
+        };
+        let started = self.scheduler.next(&pick);
+        for candidate in started {
             if let Err(error) = self.start_attempt(&candidate) {
                 tracing::error!(job_id = candidate.job_id, %error, "could not start an attempt; it stays queued");
                 self.scheduler.release(&candidate.job_id);
@@ -36,17 +40,20 @@ impl Engine {
             return Ok(());
         };
         let n = job.attempt_count + 1;
-        let plan = self.policy.plan(&job, &runner, n);
+        let history = self.history(&job.id)?;
         let now = Timestamp::now();
+        let plan = self.policy.plan(&PlanInput {
+            job: policy::inputs::job(&job),
+            runner: policy::inputs::runner(&runner),
+            attempt: n,
+            history,
+            now_ms: now.0,
+            seed: policy::inputs::seed(),
+        });
         let event = job
             .apply(Transition::Start { attempt: n }, now)
             .expect("queued → running is allowed");
-        let attempt = Attempt::started(
-            n,
-            now,
-            plan.timeout.as_millis() as u64,
-            plan.kill_grace.as_millis() as u64,
-        );
+        let attempt = Attempt::started(n, now, plan.timeout_ms, plan.kill_grace_ms);
         // Durable before the process exists: a crash after this point finds the attempt.
         self.commit(&[Change {
             job: job.clone(),
@@ -162,25 +169,32 @@ impl Engine {
             if let Verdict::Failed { reason, .. } = &verdict {
                 attempt.reason = Some(reason.clone());
             }
+            let succeeded = verdict == Verdict::Succeeded;
             let decision = match &runner {
-                Some(runner) => self.policy.on_exit(&job, runner, n, &verdict),
-                None => match &verdict {
-                    Verdict::Succeeded => ExitDecision::Accept,
-                    Verdict::Failed { reason, .. } => ExitDecision::GiveUp {
-                        reason: reason.clone(),
-                    },
-                    Verdict::Cancelled => ExitDecision::GiveUp {
-                        reason: "cancelled".into(),
-                    },
-                },
+                Some(runner) => {
+                    let input = self.exit_input(&job, runner, &attempt, now)?;
+                    self.policy.on_exit(&input)
+                }
+                None => ExitDecision::Accept,
+            };
+            let verdict_reason = match &verdict {
+                Verdict::Failed { reason, .. } => reason.clone(),
+                _ => "cancelled".to_owned(),
             };
             match decision {
-                ExitDecision::Accept => Transition::Succeed,
-                ExitDecision::Retry { after, reason } => Transition::Retry {
-                    reason,
-                    at: now.plus(after),
+                ExitDecision::Accept if succeeded => Transition::Succeed,
+                ExitDecision::Accept => Transition::Fail {
+                    reason: verdict_reason,
                 },
-                ExitDecision::GiveUp { reason } => Transition::Fail { reason },
+                ExitDecision::Retry(after_ms) => Transition::Retry {
+                    reason: if succeeded {
+                        "policy:retry".to_owned()
+                    } else {
+                        verdict_reason
+                    },
+                    at: now.plus(std::time::Duration::from_millis(after_ms)),
+                },
+                ExitDecision::GiveUp(reason) => Transition::Fail { reason },
             }
         };
         let event = job
@@ -197,6 +211,46 @@ impl Engine {
             self.arm_retry(&job);
         }
         Ok(())
+    }
+
+    /// Finished attempts of a job, oldest first, as the policy sees them.
+    fn history(&self, job_id: &str) -> Result<Vec<policy::PolicyAttempt>, EngineError> {
+        let attempts = tokio::task::block_in_place(|| self.store.attempts(job_id))?;
+        Ok(attempts
+            .iter()
+            .filter(|a| a.state != AttemptState::Running)
+            .map(policy::inputs::attempt)
+            .collect())
+    }
+
+    fn exit_input(
+        &self,
+        job: &Job,
+        runner: &RunnerSpec,
+        attempt: &Attempt,
+        now: Timestamp,
+    ) -> Result<ExitInput, EngineError> {
+        let history = self
+            .history(&job.id)?
+            .into_iter()
+            .filter(|a| a.number != attempt.n)
+            .collect();
+        let paths = self.supervisor.layout().paths(&job.id, attempt.n);
+        let result_json = attempt
+            .result
+            .as_ref()
+            .map(|r| r.to_string())
+            .filter(|r| r.len() <= MAX_RESULT_JSON_FOR_POLICY);
+        Ok(ExitInput {
+            job: policy::inputs::job(job),
+            runner: policy::inputs::runner(runner),
+            outcome: policy::inputs::attempt(attempt),
+            stderr_tail: tail(&paths.stderr, STDERR_TAIL_BYTES),
+            result_json,
+            history,
+            now_ms: now.0,
+            seed: policy::inputs::seed(),
+        })
     }
 
     fn release(&mut self, job_id: &str, n: u32) {
@@ -219,6 +273,56 @@ impl Engine {
         let not_before =
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(started.0.saturating_sub(1));
         outcome::read_result(runner, &paths.result, configured.as_deref(), not_before)
+    }
+}
+
+/// Bytes of stderr handed to `on-exit`.
+const STDERR_TAIL_BYTES: u64 = 2048;
+/// Largest result (as JSON text) handed to `on-exit`; larger ones are left out.
+const MAX_RESULT_JSON_FOR_POLICY: usize = 64 * 1024;
+
+/// The last `n` bytes of a file as (lossy) text.
+fn tail(path: &std::path::Path, n: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(n))).is_ok() {
+        let _ = file.take(n).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The scheduler's [`Pick`] seam, answered by the policy.
+struct PolicyPick<'a> {
+    policy: &'a dyn Policy,
+    max_concurrency: u32,
+}
+
+impl Pick for PolicyPick<'_> {
+    fn pick(&self, candidates: &[Candidate], running: &RunningView) -> Vec<String> {
+        let input = PickInput {
+            candidates: candidates
+                .iter()
+                .map(|c| policy::PolicyCandidate {
+                    job_id: c.job_id.clone(),
+                    runner: c.runner.clone(),
+                    priority: c.priority,
+                    tenant: c.tenant.clone(),
+                    resources: c.resources.clone(),
+                })
+                .collect(),
+            load: policy::inputs::host_load(running, self.max_concurrency),
+            now_ms: Timestamp::now().0,
+            seed: policy::inputs::seed(),
+        };
+        self.policy
+            .pick(&input)
+            .into_iter()
+            .filter_map(|i| candidates.get(i as usize).map(|c| c.job_id.clone()))
+            .collect()
     }
 }
 

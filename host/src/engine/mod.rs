@@ -17,7 +17,7 @@
 use crate::lifecycle::{JobState, Transition};
 use crate::model::Job;
 
-use crate::policy::Policy;
+use crate::policy::{HostLoad, Policy};
 use crate::runner::RunnerSet;
 use crate::scheduler::{Candidate, Limits, Scheduler};
 use crate::store::{Change, JobStore, StoreError};
@@ -70,12 +70,13 @@ enum Command {
     },
 }
 
-/// Liveness facts the health checks read.
+/// Liveness facts the health checks read, and the load snapshot admission decisions see.
 #[derive(Debug, Default)]
 pub struct EngineStatus {
     last_tick_ms: AtomicU64,
     queued: AtomicU64,
     running: AtomicU64,
+    load: std::sync::Mutex<Option<HostLoad>>,
 }
 
 impl EngineStatus {
@@ -90,6 +91,18 @@ impl EngineStatus {
     /// Attempts running.
     pub fn running(&self) -> u64 {
         self.running.load(Ordering::Relaxed)
+    }
+    /// What ran and waited at the end of the engine's last pass.
+    pub fn load(&self) -> HostLoad {
+        let snapshot = self.load.lock().map(|l| l.clone()).unwrap_or_default();
+        snapshot.unwrap_or(HostLoad {
+            running: 0,
+            queued: 0,
+            max_concurrency: 0,
+            runners: vec![],
+            tenants: vec![],
+            resources: vec![],
+        })
     }
 }
 
@@ -214,6 +227,13 @@ impl Engine {
             self.status
                 .running
                 .store(self.scheduler.running_len() as u64, Ordering::Relaxed);
+            let load = crate::policy::inputs::host_load(
+                self.scheduler.view(),
+                self.scheduler.limits().global,
+            );
+            if let Ok(mut slot) = self.status.load.lock() {
+                *slot = Some(load);
+            }
         }
     }
 
@@ -261,7 +281,10 @@ impl Engine {
             runner: job.runner.clone(),
             priority: job.priority,
             tenant: job.tenant.clone(),
-            resources: runner.resources.clone(),
+            resources: job
+                .resources
+                .clone()
+                .unwrap_or_else(|| runner.resources.clone()),
         })
     }
 

@@ -1,7 +1,7 @@
 //! The built-in decisions, for plugins to call and adjust. They match the host's native policy.
 
 use crate::{
-    AdmitDecision, AdmitInput, Admission, AttemptPlan, ExitDecision, ExitInput, ExitStatus,
+    Admission, AdmitDecision, AdmitInput, AttemptPlan, ExitDecision, ExitInput, ExitStatus,
     PickInput, PlanInput,
 };
 

@@ -26,7 +26,7 @@
 #![warn(missing_docs)]
 
 /// Bindings generated from `wit/policy.wit` (the `reef:policy` package).
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::too_many_arguments)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -37,8 +37,8 @@ pub mod bindings {
 }
 
 pub use bindings::reef::policy::types::{
-    AdmitDecision, AdmitInput, Admission, Attempt, AttemptPlan, Candidate, ExitDecision,
-    ExitInput, ExitStatus, HostLoad, Job, Load, Pair, PickInput, PlanInput, Runner,
+    Admission, AdmitDecision, AdmitInput, Attempt, AttemptPlan, Candidate, ExitDecision, ExitInput,
+    ExitStatus, HostLoad, Job, Load, Pair, PickInput, PlanInput, Runner,
 };
 
 pub mod defaults;

@@ -1,0 +1,45 @@
+//! The policy seam: the four decisions the host delegates (admit, pick, plan, on-exit).
+//!
+//! - [`Policy`] is what the engine and the API call. Its inputs and answers are the types of
+//!   `wit/policy.wit` ([`bindings`]), shared by every kind of policy.
+//! - [`NativePolicy`] is the built-in answer (priority + FIFO, the runner's timeout, retries with
+//!   backoff). It is the fail-safe whenever a plugin cannot answer.
+//! - [`wasm`] loads and runs WebAssembly policy components in a sandbox.
+//! - [`GuardedPolicy`] puts a plugin in front of the native policy: it validates every answer and
+//!   falls back, call by call, on a trap, a timeout, an out-of-memory or an invalid answer.
+
+pub mod bindings;
+pub mod corpus;
+mod guarded;
+pub mod inputs;
+mod native;
+pub mod wasm;
+
+pub use bindings::reef::policy::types::{
+    Admission, AdmitDecision, AdmitInput, Attempt as PolicyAttempt, AttemptPlan,
+    Candidate as PolicyCandidate, ExitDecision, ExitInput, ExitStatus, HostLoad, Job as PolicyJob,
+    Load, Pair, PickInput, PlanInput, Runner as PolicyRunner,
+};
+pub use guarded::{EMBEDDED_DEFAULT, GuardedPolicy, PolicyInfo};
+pub use native::NativePolicy;
+
+/// The version of the policy interface this host speaks.
+pub const WIT_PACKAGE: &str = "reef:policy@0.1.0";
+
+/// The decisions a policy makes. Implementations must be quick and must not block.
+pub trait Policy: Send + Sync {
+    /// Accept or refuse a submitted job, possibly changing its priority, tenant or resources.
+    fn admit(&self, input: &AdmitInput) -> AdmitDecision;
+
+    /// Indexes into `input.candidates` of the jobs to start now, in order.
+    fn pick(&self, input: &PickInput) -> Vec<u32>;
+
+    /// Limits of the next attempt.
+    fn plan(&self, input: &PlanInput) -> AttemptPlan;
+
+    /// What follows a finished attempt.
+    fn on_exit(&self, input: &ExitInput) -> ExitDecision;
+
+    /// What answers: name, digest and counters, for the API and logs.
+    fn info(&self) -> PolicyInfo;
+}

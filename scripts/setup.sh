@@ -15,3 +15,9 @@ if [[ "$(uname -s)" != "Linux" ]]; then
     echo "setup: reef's process supervision needs Linux" >&2
     exit 1
 fi
+
+# Policy plugins are WebAssembly components built for wasm32-wasip2.
+if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+    echo "setup: installing the wasm32-wasip2 target" >&2
+    rustup target add wasm32-wasip2
+fi

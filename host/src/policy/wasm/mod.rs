@@ -266,6 +266,22 @@ impl WasmPolicy {
         seed: u64,
         f: impl FnOnce(&PolicyWorld, &mut Store<CallState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallFault> {
+        // WASI's synchronous bindings (a plugin printing, say) block on the ambient tokio
+        // runtime, which a runtime worker thread may not do; step out of the worker role first.
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| self.call_in_store(now_ms, seed, f))
+            }
+            _ => self.call_in_store(now_ms, seed, f),
+        }
+    }
+
+    fn call_in_store<T>(
+        &self,
+        now_ms: u64,
+        seed: u64,
+        f: impl FnOnce(&PolicyWorld, &mut Store<CallState>) -> wasmtime::Result<T>,
+    ) -> Result<T, CallFault> {
         let limits = self.runtime.limits;
         let state = CallState::new(now_ms, seed, limits.max_memory, limits.max_output);
         let mut store = Store::new(&self.runtime.engine, state);

@@ -54,6 +54,9 @@ enum PolicyCommand {
         /// Print one JSON object per case instead of a table.
         #[arg(long)]
         json: bool,
+        /// Run each case this many times and report the median and 99th percentile call time.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
     },
 }
 
@@ -61,6 +64,7 @@ fn policy_test(
     plugin: &std::path::Path,
     corpus: Option<&std::path::Path>,
     json: bool,
+    repeat: u32,
 ) -> anyhow::Result<bool> {
     use anyhow::Context;
     use reef::policy::{corpus as samples, wasm};
@@ -83,16 +87,24 @@ fn policy_test(
     }
     let mut ok = true;
     for case in &cases {
-        let outcome = samples::run(&policy, case);
+        let mut outcome = samples::run(&policy, case);
+        let mut times = vec![outcome.took];
+        for _ in 1..repeat.max(1) {
+            outcome = samples::run(&policy, case);
+            times.push(outcome.took);
+        }
+        times.sort();
+        let micros = times[times.len() / 2].as_secs_f64() * 1e6;
+        let p99 = times[(times.len() * 99 / 100).min(times.len() - 1)].as_secs_f64() * 1e6;
         ok &= outcome.answer.is_ok();
-        let micros = outcome.took.as_secs_f64() * 1e6;
         if json {
             let answer = match &outcome.answer {
                 Ok(v) => serde_json::json!({"answer": v}),
                 Err(f) => serde_json::json!({"fault": f.kind(), "error": f.to_string()}),
             };
-            let mut line =
-                serde_json::json!({"case": case.name, "hook": case.call.hook(), "micros": micros});
+            let mut line = serde_json::json!({
+                "case": case.name, "hook": case.call.hook(), "micros": micros, "p99_micros": p99,
+            });
             if let (Some(line), Some(answer)) = (line.as_object_mut(), answer.as_object()) {
                 line.extend(answer.clone());
             }
@@ -102,13 +114,13 @@ fn policy_test(
                 Ok(v) => v.to_string(),
                 Err(f) => format!("FAULT {f}"),
             };
-            println!(
-                "{:>9.1} µs  {:<8} {:<40} {}",
-                micros,
-                case.call.hook(),
-                case.name,
-                shown
-            );
+            let hook = case.call.hook();
+            let name = &case.name;
+            if repeat > 1 {
+                println!("{micros:>9.1} µs  p99 {p99:>9.1} µs  {hook:<8} {name:<40} {shown}");
+            } else {
+                println!("{micros:>9.1} µs  {hook:<8} {name:<40} {shown}");
+            }
         }
     }
     Ok(ok)
@@ -131,9 +143,10 @@ fn main() -> anyhow::Result<()> {
                     plugin,
                     corpus,
                     json,
+                    repeat,
                 },
         } => {
-            if !policy_test(&plugin, corpus.as_deref(), json)? {
+            if !policy_test(&plugin, corpus.as_deref(), json, repeat)? {
                 std::process::exit(1);
             }
             Ok(())

@@ -7,7 +7,11 @@ fn built(name: &str) -> PathBuf {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../plugins/target/wasm32-wasip2/release")
         .join(format!("{name}.wasm"));
-    assert!(path.exists(), "{} is missing: run scripts/build-plugins.sh first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/build-plugins.sh first",
+        path.display()
+    );
     path
 }
 
@@ -18,12 +22,18 @@ fn policy_test(args: &[&str]) -> (bool, String, String) {
         .env_remove("RUST_BACKTRACE")
         .output()
         .unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn the_embedded_default_policy_is_built_from_the_current_source() {
-    let embedded = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-policy.wasm")).unwrap();
+    let embedded =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/default-policy.wasm"))
+            .unwrap();
     let fresh = std::fs::read(built("reef_default_policy")).unwrap();
     assert!(
         embedded == fresh,
@@ -37,7 +47,10 @@ fn the_builtin_corpus_shows_each_decision_and_its_time() {
     assert!(ok, "{stderr}");
     assert!(stdout.contains("sha256:"));
     for hook in ["admit", "pick", "plan", "on-exit"] {
-        assert!(stdout.lines().any(|l| l.contains(hook) && l.contains("µs")), "{hook}: {stdout}");
+        assert!(
+            stdout.lines().any(|l| l.contains(hook) && l.contains("µs")),
+            "{hook}: {stdout}"
+        );
     }
     assert!(stdout.contains("{\"Retry\":"), "{stdout}");
 }
@@ -67,7 +80,8 @@ fn a_corpus_directory_and_json_output() {
 
 #[test]
 fn refused_and_faulting_plugins_fail_the_command() {
-    let (ok, _, stderr) = policy_test(&[built("reef_policy_fixture_reads_files").to_str().unwrap()]);
+    let (ok, _, stderr) =
+        policy_test(&[built("reef_policy_fixture_reads_files").to_str().unwrap()]);
     assert!(!ok);
     assert!(stderr.contains("wasi:filesystem"), "{stderr}");
     let dir = tempfile::tempdir().unwrap();

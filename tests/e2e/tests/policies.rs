@@ -9,7 +9,11 @@ const T: Duration = Duration::from_secs(60);
 
 fn with_policy(name: &str, extra: &str) -> String {
     let path = plugin(name);
-    format!("{}\n[policy]\nfile = \"{}\"\n", demo_config(extra), path.display())
+    format!(
+        "{}\n[policy]\nfile = \"{}\"\n",
+        demo_config(extra),
+        path.display()
+    )
 }
 
 fn submit_labelled(reef: &Reef, bench: &str, labels: Value, tenant: &str) -> String {
@@ -32,7 +36,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     let mut hex = String::new();
-    write!(hex, "{}", String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap()).unwrap();
+    write!(
+        hex,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    )
+    .unwrap();
     hex
 }
 
@@ -43,27 +55,50 @@ fn the_embedded_default_policy_is_active_and_named_by_digest() {
     let active = &policies["policies"][0];
     assert_eq!(active["source"], "embedded");
     assert_eq!(active["wit"], "reef:policy@0.1.0");
-    let asset = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../host/assets/default-policy.wasm")).unwrap();
+    let asset = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../host/assets/default-policy.wasm"
+    ))
+    .unwrap();
     assert_eq!(active["digest"], format!("sha256:{}", sha256_hex(&asset)));
     let id = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
     assert_eq!(reef.wait_done(&id, T)["state"], "succeeded");
     let after = reef.get("/v1/policies").json();
-    assert!(after["policies"][0]["calls"].as_u64().unwrap() >= 4, "admit, pick, plan and on-exit ran in the plugin: {after}");
+    assert!(
+        after["policies"][0]["calls"].as_u64().unwrap() >= 4,
+        "admit, pick, plan and on-exit ran in the plugin: {after}"
+    );
     assert_eq!(after["policies"][0]["faults"], 0);
 }
 
 #[test]
 fn a_misbehaving_plugin_never_fails_a_job() {
-    let reef = Reef::start(&with_policy("reef_policy_fixture_chaos", "").replace("max_concurrency = 2", "max_concurrency = 4"));
+    let reef = Reef::start(
+        &with_policy("reef_policy_fixture_chaos", "")
+            .replace("max_concurrency = 2", "max_concurrency = 4"),
+    );
     let mut ids = Vec::new();
     for mode in ["trap", "loop", "oom", "invalid"] {
-        ids.push(submit_labelled(&reef, "success.yml", json!({"chaos": mode}), "default"));
-        ids.push(submit_labelled(&reef, "success.yml", json!({}), &format!("chaos-{mode}")));
+        ids.push(submit_labelled(
+            &reef,
+            "success.yml",
+            json!({"chaos": mode}),
+            "default",
+        ));
+        ids.push(submit_labelled(
+            &reef,
+            "success.yml",
+            json!({}),
+            &format!("chaos-{mode}"),
+        ));
     }
     for id in &ids {
         let job = reef.wait_done(id, T);
         assert_eq!(job["state"], "succeeded", "{job}");
-        assert_eq!(job["attempts"][0]["timeout_ms"], 30_000, "the fail-safe planned the runner's timeout");
+        assert_eq!(
+            job["attempts"][0]["timeout_ms"], 30_000,
+            "the fail-safe planned the runner's timeout"
+        );
     }
     let info = &reef.get("/v1/policies").json()["policies"][0];
     // admit, plan and on-exit for each labelled job, and at least one pick (one pick call may
@@ -73,7 +108,9 @@ fn a_misbehaving_plugin_never_fails_a_job() {
     let digest = info["digest"].as_str().unwrap();
     for kind in ["trap", "timeout", "out_of_memory", "invalid_answer"] {
         assert!(
-            log.lines().any(|l| l.contains("policy plugin fault") && l.contains(kind) && l.contains(digest)),
+            log.lines().any(|l| l.contains("policy plugin fault")
+                && l.contains(kind)
+                && l.contains(digest)),
             "no {kind} fault logged with the digest"
         );
     }
@@ -86,7 +123,9 @@ fn plugins_outside_the_sandbox_or_interface_are_refused_at_start() {
         ("reef_policy_fixture_future_wit", "reef:policy@0.2.0"),
     ] {
         let dir = tempfile::tempdir().unwrap();
-        let log = Reef::try_start_in(dir, &with_policy(name, ""), &[], "127.0.0.1:0").err().expect("must refuse");
+        let log = Reef::try_start_in(dir, &with_policy(name, ""), &[], "127.0.0.1:0")
+            .err()
+            .expect("must refuse");
         assert!(log.contains(needle), "{name}: {log}");
     }
 }
@@ -102,7 +141,10 @@ fn backoff_grows_with_jitter_and_usage_errors_are_not_retried() {
     assert_eq!(gaps.len(), 2);
     // backoff 200 ms: the first wait is 200..=300 ms, the second 400..=600 ms.
     assert!((190..=400).contains(&gaps[0]), "{gaps:?}");
-    assert!((390..=700).contains(&gaps[1]) && gaps[1] > gaps[0], "{gaps:?}");
+    assert!(
+        (390..=700).contains(&gaps[1]) && gaps[1] > gaps[0],
+        "{gaps:?}"
+    );
     let job = reef.wait_done(&fatal, T);
     assert_eq!(job["state"], "failed");
     assert_eq!(job["reason"], "exit_code:2 (not retryable)", "{job}");
@@ -111,12 +153,18 @@ fn backoff_grows_with_jitter_and_usage_errors_are_not_retried() {
 
 #[test]
 fn timeouts_grow_per_attempt() {
-    let config = with_policy("reef_policy_growing_timeout", "").replace("timeout = \"30s\"", "timeout = \"300ms\"");
+    let config = with_policy("reef_policy_growing_timeout", "")
+        .replace("timeout = \"30s\"", "timeout = \"300ms\"");
     let reef = Reef::start(&config.replace("kill_grace = \"1s\"", "kill_grace = \"100ms\""));
     let id = reef.submit("demo", json!({"benchmark": benchmark("hang.yml")}));
     let job = reef.wait_done(&id, T);
     assert_eq!(job["reason"], "timeout", "{job}");
-    let timeouts: Vec<u64> = job["attempts"].as_array().unwrap().iter().map(|a| a["timeout_ms"].as_u64().unwrap()).collect();
+    let timeouts: Vec<u64> = job["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["timeout_ms"].as_u64().unwrap())
+        .collect();
     assert_eq!(timeouts, [300, 600, 900]);
 }
 
@@ -129,16 +177,30 @@ fn a_low_score_is_retried_until_the_budget_is_spent() {
     assert_eq!(job["state"], "failed", "{job}");
     assert_eq!(job["reason"], "score 0.5 below 0.8");
     assert_eq!(job["attempts"].as_array().unwrap().len(), 3);
-    assert!(job["attempts"].as_array().unwrap().iter().all(|a| a["state"] == "succeeded"));
+    assert!(
+        job["attempts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["state"] == "succeeded")
+    );
     let job = reef.wait_done(&high, T);
-    assert_eq!((job["state"].as_str(), job["attempts"].as_array().unwrap().len()), (Some("succeeded"), 1));
+    assert_eq!(
+        (
+            job["state"].as_str(),
+            job["attempts"].as_array().unwrap().len()
+        ),
+        (Some("succeeded"), 1)
+    );
 }
 
 /// Runs `queued` (tenant, count) jobs behind `blockers` slow jobs filling every slot, and returns
 /// the tenants in the order their jobs started once the blockers were done.
 fn start_order(config: &str, blockers: usize, queued: &[(&str, usize)]) -> Vec<String> {
     let reef = Reef::start(config);
-    let blocking: Vec<String> = (0..blockers).map(|_| submit_labelled(&reef, "slow.yml", json!({}), "z")).collect();
+    let blocking: Vec<String> = (0..blockers)
+        .map(|_| submit_labelled(&reef, "slow.yml", json!({}), "z"))
+        .collect();
     for id in &blocking {
         reef.wait_state(id, "running", T);
     }
@@ -165,21 +227,37 @@ fn start_order(config: &str, blockers: usize, queued: &[(&str, usize)]) -> Vec<S
 fn the_default_shares_slots_across_tenants_and_strict_priority_does_not() {
     let default = demo_config("").replace("max_concurrency = 4", "max_concurrency = 2");
     let order = start_order(&default, 2, &[("a", 4), ("b", 1)]);
-    assert_eq!(order[..2], ["a", "b"], "fair share: b does not wait behind all of a: {order:?}");
-    let strict = with_policy("reef_policy_strict_priority", "").replace("max_concurrency = 4", "max_concurrency = 2");
+    assert_eq!(
+        order[..2],
+        ["a", "b"],
+        "fair share: b does not wait behind all of a: {order:?}"
+    );
+    let strict = with_policy("reef_policy_strict_priority", "")
+        .replace("max_concurrency = 4", "max_concurrency = 2");
     let order = start_order(&strict, 2, &[("a", 4), ("b", 1)]);
-    assert_eq!(order, ["a", "a", "a", "a", "b"], "strict priority then FIFO: {order:?}");
+    assert_eq!(
+        order,
+        ["a", "a", "a", "a", "b"],
+        "strict priority then FIFO: {order:?}"
+    );
 }
 
 #[test]
 fn weighted_fair_share_gives_gold_three_slots_to_bronzes_one() {
     let config = with_policy("reef_policy_fair_share", "")
-        .replace("max_concurrency = 4", "max_concurrency = 4")
         .replace("max_concurrency = 2", "max_concurrency = 4");
     let order = start_order(&config, 4, &[("gold", 6), ("bronze", 2)]);
     let first: Vec<&str> = order[..4].iter().map(String::as_str).collect();
-    assert_eq!(first.iter().filter(|t| **t == "gold").count(), 3, "{order:?}");
-    assert_eq!(first.iter().filter(|t| **t == "bronze").count(), 1, "{order:?}");
+    assert_eq!(
+        first.iter().filter(|t| **t == "gold").count(),
+        3,
+        "{order:?}"
+    );
+    assert_eq!(
+        first.iter().filter(|t| **t == "bronze").count(),
+        1,
+        "{order:?}"
+    );
 }
 
 fn gaps_ms(job: &Value) -> Vec<u64> {

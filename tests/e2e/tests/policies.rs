@@ -117,6 +117,30 @@ fn a_misbehaving_plugin_never_fails_a_job() {
 }
 
 #[test]
+fn admission_can_refuse_a_job_or_change_it() {
+    let reef = Reef::start(&with_policy("reef_policy_fixture_chaos", ""));
+    let answer = reef.post(
+        "/v1/jobs",
+        &json!({"runner": "demo", "params": {"benchmark": benchmark("success.yml")}, "labels": {"chaos": "reject"}}),
+    );
+    answer.assert_problem(422, "chaos: rejected on purpose");
+    assert!(
+        reef.get("/v1/jobs").json()["jobs"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "nothing stored"
+    );
+    let id = submit_labelled(&reef, "success.yml", json!({"chaos": "promote"}), "default");
+    let job = reef.wait_done(&id, T);
+    assert_eq!(
+        (job["priority"].as_i64(), job["tenant"].as_str()),
+        (Some(99), Some("vip")),
+        "{job}"
+    );
+}
+
+#[test]
 fn plugins_outside_the_sandbox_or_interface_are_refused_at_start() {
     for (name, needle) in [
         ("reef_policy_fixture_reads_files", "wasi:filesystem"),

@@ -1,18 +1,11 @@
 //! `reef policy test`, and the embedded default policy being current with its source.
 
 use std::path::{Path, PathBuf};
+
 use std::process::Command;
 
 fn built(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../plugins/target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/build-plugins.sh first",
-        path.display()
-    );
-    path
+    reef_e2e::plugin(name)
 }
 
 fn policy_test(args: &[&str]) -> (bool, String, String) {

@@ -59,8 +59,9 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
-    /// A policy component (`.wasm`) to use instead of the embedded default; relative to the
-    /// config file's directory.
+    /// A policy component (`.wasm`) to use instead of the embedded default, relative to the
+    /// config file's directory. It is uploaded and activated at every start; without it the
+    /// registry's active version (or, at first, the embedded default) is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
     /// Linear memory a plugin call may use.
@@ -73,6 +74,8 @@ pub struct PolicyConfig {
     pub call_timeout: Duration,
     /// Output a plugin call may print, per stream (kept for the host's debug log).
     pub max_output: ByteSize,
+    /// Largest component accepted by `PUT /v1/policies/{name}`.
+    pub max_upload: ByteSize,
 }
 
 impl Default for PolicyConfig {
@@ -83,6 +86,8 @@ impl Default for PolicyConfig {
             max_cpu: Duration::from_millis(50),
             call_timeout: Duration::from_millis(200),
             max_output: ByteSize::kib(4),
+            // Generous: a componentize-py build weighs tens of megabytes.
+            max_upload: ByteSize::mib(64),
         }
     }
 }

@@ -4,8 +4,10 @@ use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, limits_for};
+use crate::policy::Policy;
+use crate::policy::registry::PolicyRegistry;
+use crate::policy::slots::{PolicySlots, Seed};
 use crate::policy::wasm::{CallLimits, PluginRuntime};
-use crate::policy::{GuardedPolicy, Policy};
 use crate::runner::RunnerSet;
 use crate::service::JobService;
 use crate::store::JobStore;
@@ -65,32 +67,25 @@ pub fn call_limits(config: &Config) -> CallLimits {
     }
 }
 
-/// The configured policy component (or the embedded default), loaded and guarded by the native
-/// fail-safe. A configured file that cannot be loaded stops the start: running with a policy
-/// other than the one asked for would be a surprise.
-pub fn load_policy(config: &Config, base_dir: &std::path::Path) -> anyhow::Result<GuardedPolicy> {
-    let limits = call_limits(config);
-    let runtime = PluginRuntime::new(limits)?;
-    let (source, bytes) = match &config.policy.file {
+/// The policy a fresh host starts with: the config's `policy.file`, else the embedded default.
+pub fn policy_seed(config: &Config, base_dir: &std::path::Path) -> anyhow::Result<Seed> {
+    Ok(match &config.policy.file {
         Some(file) => {
             let path = base_dir.join(file);
             let bytes = std::fs::read(&path)
                 .with_context(|| format!("policy.file: reading {}", path.display()))?;
-            (path.display().to_string(), bytes)
+            Seed {
+                source: path.display().to_string(),
+                bytes,
+                configured: true,
+            }
         }
-        None => (
-            "embedded".to_owned(),
-            crate::policy::EMBEDDED_DEFAULT.to_vec(),
-        ),
-    };
-    let plugin = runtime
-        .load(&bytes)
-        .with_context(|| format!("policy.file: {source}"))?;
-    tracing::info!(source, digest = plugin.digest(), "policy loaded");
-    let pools = config.resources.keys().cloned().collect();
-    Ok(GuardedPolicy::plugin(
-        "default", &source, plugin, limits, pools,
-    ))
+        None => Seed {
+            source: "embedded".into(),
+            bytes: crate::policy::EMBEDDED_DEFAULT.to_vec(),
+            configured: false,
+        },
+    })
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -118,7 +113,12 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         exe_dir,
     );
     let runners = Arc::new(runners);
-    let policy: Arc<dyn Policy> = Arc::new(load_policy(&config, &base_dir)?);
+    let runtime = PluginRuntime::new(call_limits(&config))?;
+    let registry = PolicyRegistry::open(store.database())?;
+    let pools = config.resources.keys().cloned().collect();
+    let slots = PolicySlots::start(runtime, registry, pools, policy_seed(&config, &base_dir)?)
+        .context("policy.file")?;
+    let policy: Arc<dyn Policy> = slots.policy();
     let limits = limits_for(
         &runners,
         config.scheduler.max_concurrency,
@@ -141,9 +141,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     ));
     let state = AppState {
         jobs,
+        policies: slots,
         auth: Arc::new(auth),
     };
-    let app = api::router(state, config.server.max_body.as_u64() as usize);
+    let app = api::router(
+        state,
+        config.server.max_body.as_u64() as usize,
+        config.policy.max_upload.as_u64() as usize,
+    );
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;

@@ -392,11 +392,6 @@ impl JobService {
             .collect()
     }
 
-    /// The active policy.
-    pub fn policies(&self) -> Vec<policy::PolicyInfo> {
-        vec![self.policy.info()]
-    }
-
     /// True when the state store answers.
     pub async fn store_ok(&self) -> bool {
         let store = self.store.clone();

@@ -127,6 +127,11 @@ impl JobStore {
         Ok(Self { db: Arc::new(db) })
     }
 
+    /// The underlying database, for other tables kept in the same file (the policy registry).
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
+    }
+
     /// Stores a new job and its `submit` event, durably.
     pub fn insert_job(&self, job: &Job) -> Result<JobEvent, StoreError> {
         let mut events = self.write(&[Change {

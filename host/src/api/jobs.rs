@@ -119,8 +119,3 @@ pub async fn result(
 pub async fn runners(State(state): State<AppState>) -> Json<Vec<RunnerView>> {
     Json(state.jobs.runners())
 }
-
-/// `GET /v1/policies`
-pub async fn policies(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "policies": state.jobs.policies() }))
-}

@@ -2,16 +2,18 @@
 
 mod health;
 mod jobs;
+mod policies;
 pub mod problem;
 
 use crate::auth::{Authenticator, Scope};
+use crate::policy::slots::PolicySlots;
 use crate::service::JobService;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use problem::Problem;
 use std::sync::Arc;
 
@@ -20,19 +22,26 @@ use std::sync::Arc;
 pub struct AppState {
     /// The job operations.
     pub jobs: Arc<JobService>,
+    /// Policy versions and activation.
+    pub policies: Arc<PolicySlots>,
     /// Token checks.
     pub auth: Arc<Authenticator>,
 }
 
-/// The whole API.
-pub fn router(state: AppState, max_body: usize) -> Router {
+/// Who made a request: the token's name, or `anonymous` when no tokens are configured.
+#[derive(Debug, Clone)]
+pub struct Principal(pub String);
+
+/// The whole API. Request bodies are limited to `max_body`, policy uploads to `max_upload`.
+pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
     let read = Router::new()
         .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get))
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/runners", get(jobs::runners))
-        .route("/v1/policies", get(jobs::policies))
+        .route("/v1/policies", get(policies::list))
+        .route("/v1/policies/{name}", get(policies::show))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require::<{ Scope::Read as u8 }>,
@@ -44,9 +53,25 @@ pub fn router(state: AppState, max_body: usize) -> Router {
             state.clone(),
             require::<{ Scope::Submit as u8 }>,
         ));
+    let admin = Router::new()
+        .route(
+            "/v1/policies/{name}",
+            put(policies::upload).layer(DefaultBodyLimit::max(max_upload)),
+        )
+        .route("/v1/policies/{name}/activate", post(policies::activate))
+        .route("/v1/policies/{name}/rollback", post(policies::rollback))
+        .route(
+            "/v1/policies/{name}/versions/{digest}",
+            delete(policies::delete),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require::<{ Scope::Admin as u8 }>,
+        ));
     Router::new()
         .merge(read)
         .merge(submit)
+        .merge(admin)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(not_found)
@@ -65,7 +90,7 @@ fn scope_of(code: u8) -> Scope {
 
 async fn require<const SCOPE: u8>(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let header = request
@@ -73,7 +98,11 @@ async fn require<const SCOPE: u8>(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     match state.auth.authorize(header, scope_of(SCOPE)) {
-        Ok(_) => next.run(request).await,
+        Ok(name) => {
+            let name = name.unwrap_or_else(|| "anonymous".to_owned());
+            request.extensions_mut().insert(Principal(name));
+            next.run(request).await
+        }
         Err(e) => Problem::from(e).into_response(),
     }
 }

@@ -2,9 +2,10 @@
 //! `detail` that names what is wrong.
 
 use crate::auth::AuthError;
+use crate::policy::slots::PolicyError;
 use crate::service::ServiceError;
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -21,6 +22,9 @@ pub struct Problem {
     pub status: u16,
     /// What exactly went wrong.
     pub detail: String,
+    /// Problem-specific members (RFC 9457 extensions), e.g. a validation report.
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Problem {
@@ -31,7 +35,17 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
+            extensions: serde_json::Map::new(),
         }
+    }
+
+    /// Adds an extension member.
+    pub fn with(mut self, key: &str, value: impl serde::Serialize) -> Self {
+        self.extensions.insert(
+            key.to_owned(),
+            serde_json::to_value(value).unwrap_or(serde_json::Value::Null),
+        );
+        self
     }
 }
 
@@ -74,6 +88,27 @@ impl From<ServiceError> for Problem {
     }
 }
 
+impl From<PolicyError> for Problem {
+    fn from(e: PolicyError) -> Self {
+        let (status, kind) = match &e {
+            PolicyError::NoSlot(_) | PolicyError::NoVersion { .. } => {
+                (StatusCode::NOT_FOUND, "no-such-policy")
+            }
+            PolicyError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "policy-rejected"),
+            PolicyError::NotValid(_) | PolicyError::Active(_) | PolicyError::NoHistory(_) => {
+                (StatusCode::CONFLICT, "policy-conflict")
+            }
+            PolicyError::Load { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "policy-load"),
+            PolicyError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
+        };
+        let problem = Problem::new(status, kind, e.to_string());
+        match e {
+            PolicyError::Rejected(version) => problem.with("version", *version),
+            _ => problem,
+        }
+    }
+}
+
 impl From<AuthError> for Problem {
     fn from(e: AuthError) -> Self {
         let status = match e {
@@ -109,6 +144,20 @@ impl From<JsonRejection> for Problem {
             _ => ("bad-request", r.body_text()),
         };
         Problem::new(r.status(), kind, detail)
+    }
+}
+
+impl From<BytesRejection> for Problem {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Problem::new(
+                r.status(),
+                "body-too-large",
+                "the component is larger than policy.max_upload",
+            )
+        } else {
+            Problem::new(r.status(), "bad-request", r.body_text())
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub struct PolicyInfo {
     pub digest: Option<String>,
     /// Component size in bytes.
     pub size: Option<usize>,
+    /// Whether its compiled code came from the cache rather than a fresh compile.
+    pub compiled_from_cache: Option<bool>,
     /// Interface version.
     pub wit: &'static str,
     /// Plugin calls made.
@@ -186,6 +188,7 @@ impl Policy for GuardedPolicy {
             source: self.source.clone(),
             digest: self.plugin.as_ref().map(|p| p.digest().to_owned()),
             size: self.plugin.as_ref().map(WasmPolicy::size),
+            compiled_from_cache: self.plugin.as_ref().map(WasmPolicy::from_cache),
             wit: WIT_PACKAGE,
             calls: self.calls.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),

@@ -13,6 +13,8 @@ pub mod corpus;
 mod guarded;
 pub mod inputs;
 mod native;
+pub mod registry;
+pub mod slots;
 pub mod wasm;
 
 pub use bindings::reef::policy::types::{

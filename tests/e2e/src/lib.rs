@@ -322,6 +322,41 @@ impl Reef {
         self.request("GET", path, None)
     }
 
+    /// `PUT path` with raw bytes (e.g. a policy component).
+    pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> Answer {
+        let url = format!("{}{}", self.url, path);
+        let mut builder = ureq::http::Request::builder().method("PUT").uri(&url);
+        if let Some(token) = &self.token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = builder
+            .header("content-type", "application/wasm")
+            .body(bytes.to_vec())
+            .expect("request");
+        let mut response = self
+            .agent
+            .run(request)
+            .unwrap_or_else(|e| panic!("PUT {path}: {e}\n{}", self.log()));
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let mut text = String::new();
+        response
+            .body_mut()
+            .as_reader()
+            .read_to_string(&mut text)
+            .expect("read body");
+        Answer {
+            status,
+            content_type,
+            text,
+        }
+    }
+
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Answer {
         self.request("POST", path, Some(&body.to_string()))

@@ -52,7 +52,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn the_embedded_default_policy_is_active_and_named_by_digest() {
     let reef = Reef::start(&demo_config(""));
     let policies = reef.get("/v1/policies").json();
-    let active = &policies["policies"][0];
+    let active = &policies["policies"][0]["active"];
     assert_eq!(active["source"], "embedded");
     assert_eq!(active["wit"], "reef:policy@0.1.0");
     let asset = std::fs::read(concat!(
@@ -65,10 +65,10 @@ fn the_embedded_default_policy_is_active_and_named_by_digest() {
     assert_eq!(reef.wait_done(&id, T)["state"], "succeeded");
     let after = reef.get("/v1/policies").json();
     assert!(
-        after["policies"][0]["calls"].as_u64().unwrap() >= 4,
+        after["policies"][0]["active"]["calls"].as_u64().unwrap() >= 4,
         "admit, pick, plan and on-exit ran in the plugin: {after}"
     );
-    assert_eq!(after["policies"][0]["faults"], 0);
+    assert_eq!(after["policies"][0]["active"]["faults"], 0);
 }
 
 #[test]
@@ -100,7 +100,7 @@ fn a_misbehaving_plugin_never_fails_a_job() {
             "the fail-safe planned the runner's timeout"
         );
     }
-    let info = &reef.get("/v1/policies").json()["policies"][0];
+    let info = &reef.get("/v1/policies").json()["policies"][0]["active"];
     // admit, plan and on-exit for each labelled job, and at least one pick (one pick call may
     // see several chaos tenants at once).
     assert!(info["faults"].as_u64().unwrap() >= 13, "{info}");

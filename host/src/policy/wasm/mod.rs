@@ -178,14 +178,65 @@ impl PluginRuntime {
     pub fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<WasmPolicy, LoadError> {
         let component = Component::new(&self.engine, bytes)
             .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        self.prepare(component, bytes, false)
+    }
+
+    /// Like [`PluginRuntime::load`], but takes compiled code from `cache` when it holds code for
+    /// this digest and engine, and stores it there after compiling.
+    pub fn load_cached(
+        self: &Arc<Self>,
+        bytes: &[u8],
+        cache: &dyn CodeCache,
+    ) -> Result<WasmPolicy, LoadError> {
+        let digest = digest_of(bytes);
+        let engine = self.engine_hash();
+        if let Some(code) = cache.get(&digest, &engine) {
+            // SAFETY: `code` was produced by `precompile_component` on an engine with the same
+            // compatibility hash and kept in this host's own database; wasmtime also checks the
+            // header before using it.
+            match unsafe { Component::deserialize(&self.engine, &code) } {
+                Ok(component) => return self.prepare(component, bytes, true),
+                Err(e) => {
+                    tracing::warn!(digest, error = %e, "cached policy code unusable; compiling again")
+                }
+            }
+        }
+        let code = self
+            .engine
+            .precompile_component(bytes)
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        cache.put(&digest, &engine, &code);
+        // SAFETY: the code was just produced by this engine.
+        let component = unsafe { Component::deserialize(&self.engine, &code) }
+            .map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        self.prepare(component, bytes, false)
+    }
+
+    /// A stable name for this engine's code compatibility (compiler, settings, version).
+    pub fn engine_hash(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.engine
+            .precompile_compatibility_hash()
+            .hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    fn prepare(
+        self: &Arc<Self>,
+        component: Component,
+        bytes: &[u8],
+        from_cache: bool,
+    ) -> Result<WasmPolicy, LoadError> {
         if let Some(import) = sandbox::forbidden_import(&self.engine, &component) {
             return Err(LoadError::ForbiddenImport(import));
         }
         let expected = super::WIT_PACKAGE.trim_start_matches("reef:policy@");
-        for found in sandbox::policy_type_versions(&self.engine, &component) {
-            if !compatible(&found, expected) {
+        let versions = sandbox::policy_type_versions(&self.engine, &component);
+        for found in &versions {
+            if !compatible(found, expected) {
                 return Err(LoadError::WitVersion {
-                    found,
+                    found: found.clone(),
                     expected: super::WIT_PACKAGE,
                 });
             }
@@ -196,14 +247,31 @@ impl PluginRuntime {
             .map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
         let pre =
             PolicyPre::new(instance_pre).map_err(|e| LoadError::Instantiate(format!("{e:#}")))?;
-        let digest = format!("sha256:{:x}", Sha256::digest(bytes));
         Ok(WasmPolicy {
             pre,
-            digest,
+            digest: digest_of(bytes),
             size: bytes.len(),
+            wit: versions
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| expected.to_owned()),
+            from_cache,
             runtime: self.clone(),
         })
     }
+}
+
+/// Where compiled policy code is kept between loads.
+pub trait CodeCache {
+    /// Code compiled for `digest` by an engine with hash `engine`.
+    fn get(&self, digest: &str, engine: &str) -> Option<Vec<u8>>;
+    /// Keeps code compiled for `digest` by engine `engine`.
+    fn put(&self, digest: &str, engine: &str, code: &[u8]);
+}
+
+/// `sha256:<hex>` of a component.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
 }
 
 /// Semver compatibility of interface versions: the same major version, or for 0.x the same
@@ -226,6 +294,8 @@ pub struct WasmPolicy {
     pre: PolicyPre<CallState>,
     digest: String,
     size: usize,
+    wit: String,
+    from_cache: bool,
     runtime: Arc<PluginRuntime>,
 }
 
@@ -238,6 +308,16 @@ impl WasmPolicy {
     /// Size of the component in bytes.
     pub fn size(&self) -> usize {
         self.size
+    }
+
+    /// Version of `reef:policy` the component was built for.
+    pub fn wit(&self) -> &str {
+        &self.wit
+    }
+
+    /// Whether its code came from the compile cache.
+    pub fn from_cache(&self) -> bool {
+        self.from_cache
     }
 
     /// Calls `admit`.

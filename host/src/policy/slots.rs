@@ -1,0 +1,440 @@
+//! `PolicySlots`: uploading, validating, activating and rolling back policy versions, and the
+//! atomically swappable policy the engine decides with.
+//!
+//! Activation builds the new version's [`GuardedPolicy`] first (compiled code comes from the
+//! cache when it can) and then swaps one pointer: decisions never wait behind a compile or a
+//! swap, and a call in flight finishes on the version it started with because it holds its own
+//! reference.
+
+use super::corpus;
+use super::registry::{
+    HISTORY_LEN, PolicyRegistry, PolicyVersion, SelfTestCase, SlotState, ValidationReport,
+};
+use super::wasm::{CallLimits, CodeCache, PluginRuntime, WasmPolicy, digest_of};
+use super::{
+    AdmitDecision, AdmitInput, AttemptPlan, ExitDecision, ExitInput, GuardedPolicy, PickInput,
+    PlanInput, Policy, PolicyInfo,
+};
+use crate::store::StoreError;
+use crate::time::Timestamp;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+/// The slot the engine decides with.
+pub const DEFAULT_SLOT: &str = "default";
+
+/// The policy the engine and the API call: whatever version is active now.
+pub struct SwappablePolicy {
+    current: ArcSwap<GuardedPolicy>,
+}
+
+impl SwappablePolicy {
+    fn new(policy: GuardedPolicy) -> Self {
+        Self {
+            current: ArcSwap::from_pointee(policy),
+        }
+    }
+
+    /// The active version (held by the caller for as long as it needs it).
+    pub fn current(&self) -> Arc<GuardedPolicy> {
+        self.current.load_full()
+    }
+}
+
+impl Policy for SwappablePolicy {
+    fn admit(&self, input: &AdmitInput) -> AdmitDecision {
+        self.current.load().admit(input)
+    }
+    fn pick(&self, input: &PickInput) -> Vec<u32> {
+        self.current.load().pick(input)
+    }
+    fn plan(&self, input: &PlanInput) -> AttemptPlan {
+        self.current.load().plan(input)
+    }
+    fn on_exit(&self, input: &ExitInput) -> ExitDecision {
+        self.current.load().on_exit(input)
+    }
+    fn info(&self) -> PolicyInfo {
+        self.current.load().info()
+    }
+}
+
+/// The policy a host starts with when its registry does not decide.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// Where it comes from (a file path, or `embedded`).
+    pub source: String,
+    /// The component.
+    pub bytes: Vec<u8>,
+    /// True for the config's `policy.file`, which is activated at every start.
+    pub configured: bool,
+}
+
+/// Why a policy operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// No such slot.
+    #[error("policy slot '{0}' does not exist (this host has: {DEFAULT_SLOT})")]
+    NoSlot(String),
+    /// No such version in the slot.
+    #[error("policy version {digest} is not in slot '{slot}'")]
+    NoVersion {
+        /// Slot.
+        slot: String,
+        /// Digest asked for.
+        digest: String,
+    },
+    /// The upload failed validation; the version is kept as rejected.
+    #[error("policy rejected: {}", .0.report.errors.join("; "))]
+    Rejected(Box<PolicyVersion>),
+    /// The version was rejected at upload and cannot be activated.
+    #[error("policy version {0} failed validation and cannot be activated")]
+    NotValid(String),
+    /// The active version cannot be deleted.
+    #[error("policy version {0} is active; activate another version first")]
+    Active(String),
+    /// Nothing to roll back to.
+    #[error("policy slot '{0}' has no earlier version to roll back to")]
+    NoHistory(String),
+    /// Loading a stored, valid version failed (e.g. a changed engine that rejects it).
+    #[error("loading policy {digest}: {error}")]
+    Load {
+        /// Digest.
+        digest: String,
+        /// Why.
+        error: String,
+    },
+    /// The state database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A slot as `GET /v1/policies/{name}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct SlotView {
+    /// Slot name.
+    pub name: String,
+    /// Active version and its counters.
+    pub active: PolicyInfo,
+    /// Activation state and history.
+    pub state: SlotState,
+    /// Every version uploaded to the slot, oldest first.
+    pub versions: Vec<PolicyVersion>,
+}
+
+impl CodeCache for PolicyRegistry {
+    fn get(&self, digest: &str, engine: &str) -> Option<Vec<u8>> {
+        self.compiled(digest, engine).ok().flatten()
+    }
+    fn put(&self, digest: &str, engine: &str, code: &[u8]) {
+        if let Err(error) = self.put_compiled(digest, engine, code) {
+            tracing::warn!(digest, %error, "could not cache compiled policy code");
+        }
+    }
+}
+
+/// Policy versions and activations.
+pub struct PolicySlots {
+    runtime: Arc<PluginRuntime>,
+    registry: PolicyRegistry,
+    limits: CallLimits,
+    pools: BTreeSet<String>,
+    active: Arc<SwappablePolicy>,
+    /// Serialises uploads, activations and rollbacks (decisions never take it).
+    changes: Mutex<()>,
+}
+
+impl PolicySlots {
+    /// Makes the default slot's policy ready: a `seed` marked `configured` (the config's
+    /// `policy.file`) is uploaded and activated at every start; otherwise the registry's active
+    /// version is loaded, and on a fresh database the seed (the embedded default) is uploaded
+    /// and activated.
+    pub fn start(
+        runtime: Arc<PluginRuntime>,
+        registry: PolicyRegistry,
+        pools: BTreeSet<String>,
+        seed: Seed,
+    ) -> Result<Arc<Self>, PolicyError> {
+        let limits = runtime.limits();
+        let state = registry.slot(DEFAULT_SLOT)?;
+        let active = state.active.clone().filter(|_| !seed.configured);
+        let (source, plugin) = match &active {
+            Some(digest) => (
+                format!(
+                    "registry ({})",
+                    state.activated_by.as_deref().unwrap_or("?")
+                ),
+                load_stored(&runtime, &registry, digest)?,
+            ),
+            None => {
+                let Seed { source, bytes, .. } = seed;
+                let version = validate_and_store(
+                    &runtime,
+                    &registry,
+                    DEFAULT_SLOT,
+                    &bytes,
+                    &source,
+                    &source,
+                )?;
+                let plugin = load_stored(&runtime, &registry, &version.digest)?;
+                let mut next = state.clone();
+                if let Some(previous) = next.active.take().filter(|d| *d != version.digest) {
+                    next.history.push(previous);
+                }
+                next.active = Some(version.digest.clone());
+                next.activated_at = Some(Timestamp::now());
+                next.activated_by = Some(source.clone());
+                registry.set_slot(DEFAULT_SLOT, &next)?;
+                (source, plugin)
+            }
+        };
+        tracing::info!(
+            slot = DEFAULT_SLOT,
+            digest = plugin.digest(),
+            from_cache = plugin.from_cache(),
+            source,
+            "policy active"
+        );
+        let active = Arc::new(SwappablePolicy::new(GuardedPolicy::plugin(
+            DEFAULT_SLOT,
+            &source,
+            plugin,
+            limits,
+            pools.clone(),
+        )));
+        Ok(Arc::new(Self {
+            runtime,
+            registry,
+            limits,
+            pools,
+            active,
+            changes: Mutex::new(()),
+        }))
+    }
+
+    /// The policy the engine decides with.
+    pub fn policy(&self) -> Arc<SwappablePolicy> {
+        self.active.clone()
+    }
+
+    fn check_slot(slot: &str) -> Result<(), PolicyError> {
+        if slot == DEFAULT_SLOT {
+            Ok(())
+        } else {
+            Err(PolicyError::NoSlot(slot.to_owned()))
+        }
+    }
+
+    /// Validates and stores an upload. A rejected upload is kept with its report and returned
+    /// as [`PolicyError::Rejected`]; the active version is untouched either way.
+    pub fn upload(
+        &self,
+        slot: &str,
+        bytes: &[u8],
+        label: &str,
+        uploader: &str,
+    ) -> Result<PolicyVersion, PolicyError> {
+        Self::check_slot(slot)?;
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        validate_and_store(&self.runtime, &self.registry, slot, bytes, label, uploader)
+    }
+
+    /// Makes a stored, valid version active.
+    pub fn activate(&self, slot: &str, digest: &str, by: &str) -> Result<SlotState, PolicyError> {
+        Self::check_slot(slot)?;
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.registry.slot(slot)?;
+        if state.active.as_deref() == Some(digest) {
+            return Ok(state);
+        }
+        self.swap_to(slot, digest, by)?;
+        if let Some(previous) = state.active.take() {
+            state.history.push(previous);
+            let excess = state.history.len().saturating_sub(HISTORY_LEN);
+            state.history.drain(..excess);
+        }
+        state.active = Some(digest.to_owned());
+        state.activated_at = Some(Timestamp::now());
+        state.activated_by = Some(by.to_owned());
+        self.registry.set_slot(slot, &state)?;
+        Ok(state)
+    }
+
+    /// Re-activates the version active before the current one.
+    pub fn rollback(&self, slot: &str, by: &str) -> Result<SlotState, PolicyError> {
+        Self::check_slot(slot)?;
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.registry.slot(slot)?;
+        let previous = state
+            .history
+            .pop()
+            .ok_or_else(|| PolicyError::NoHistory(slot.to_owned()))?;
+        self.swap_to(slot, &previous, by)?;
+        state.active = Some(previous);
+        state.activated_at = Some(Timestamp::now());
+        state.activated_by = Some(format!("{by} (rollback)"));
+        self.registry.set_slot(slot, &state)?;
+        Ok(state)
+    }
+
+    /// Deletes a version that is not active.
+    pub fn delete(&self, slot: &str, digest: &str) -> Result<(), PolicyError> {
+        Self::check_slot(slot)?;
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.registry.slot(slot)?;
+        if state.active.as_deref() == Some(digest) {
+            return Err(PolicyError::Active(digest.to_owned()));
+        }
+        let in_slot = self
+            .registry
+            .version(digest)?
+            .is_some_and(|v| v.slot == slot);
+        if !in_slot || !self.registry.delete_version(digest)? {
+            return Err(PolicyError::NoVersion {
+                slot: slot.to_owned(),
+                digest: digest.to_owned(),
+            });
+        }
+        state.history.retain(|d| d != digest);
+        self.registry.set_slot(slot, &state)?;
+        Ok(())
+    }
+
+    /// Every slot.
+    pub fn list(&self) -> Result<Vec<SlotView>, PolicyError> {
+        Ok(vec![self.show(DEFAULT_SLOT)?])
+    }
+
+    /// One slot with its versions.
+    pub fn show(&self, slot: &str) -> Result<SlotView, PolicyError> {
+        Self::check_slot(slot)?;
+        Ok(SlotView {
+            name: slot.to_owned(),
+            active: self.active.info(),
+            state: self.registry.slot(slot)?,
+            versions: self.registry.versions(slot)?,
+        })
+    }
+
+    fn swap_to(&self, slot: &str, digest: &str, by: &str) -> Result<(), PolicyError> {
+        let version = self
+            .registry
+            .version(digest)?
+            .filter(|v| v.slot == slot)
+            .ok_or_else(|| PolicyError::NoVersion {
+                slot: slot.to_owned(),
+                digest: digest.to_owned(),
+            })?;
+        if !version.report.valid {
+            return Err(PolicyError::NotValid(digest.to_owned()));
+        }
+        let plugin = load_stored(&self.runtime, &self.registry, digest)?;
+        let source = format!("registry ({by})");
+        let guarded = GuardedPolicy::plugin(slot, &source, plugin, self.limits, self.pools.clone());
+        self.active.current.store(Arc::new(guarded));
+        tracing::info!(slot, digest, by, "policy activated");
+        Ok(())
+    }
+}
+
+fn load_stored(
+    runtime: &Arc<PluginRuntime>,
+    registry: &PolicyRegistry,
+    digest: &str,
+) -> Result<WasmPolicy, PolicyError> {
+    let bytes = registry
+        .artifact(digest)?
+        .ok_or_else(|| PolicyError::Load {
+            digest: digest.to_owned(),
+            error: "component bytes missing".into(),
+        })?;
+    runtime
+        .load_cached(&bytes, registry)
+        .map_err(|e| PolicyError::Load {
+            digest: digest.to_owned(),
+            error: e.to_string(),
+        })
+}
+
+/// Compiles, checks and self-tests `bytes`, then stores them with their report (valid or not).
+fn validate_and_store(
+    runtime: &Arc<PluginRuntime>,
+    registry: &PolicyRegistry,
+    slot: &str,
+    bytes: &[u8],
+    label: &str,
+    uploader: &str,
+) -> Result<PolicyVersion, PolicyError> {
+    let digest = digest_of(bytes);
+    if let Some(existing) = registry.version(&digest)? {
+        return if existing.report.valid {
+            Ok(existing)
+        } else {
+            Err(PolicyError::Rejected(Box::new(existing)))
+        };
+    }
+    let report = validate(runtime, registry, bytes);
+    let version = PolicyVersion {
+        digest,
+        slot: slot.to_owned(),
+        label: label.to_owned(),
+        size: bytes.len() as u64,
+        uploader: uploader.to_owned(),
+        uploaded_at: Timestamp::now(),
+        report,
+    };
+    registry.put_version(&version, bytes)?;
+    if version.report.valid {
+        tracing::info!(
+            slot,
+            digest = version.digest,
+            uploader,
+            "policy version stored"
+        );
+        Ok(version)
+    } else {
+        tracing::warn!(slot, digest = version.digest, uploader, errors = ?version.report.errors, "policy version rejected");
+        Err(PolicyError::Rejected(Box::new(version)))
+    }
+}
+
+/// The checks every version passes before it can be activated: it compiles, instantiates
+/// against the restricted linker, speaks a compatible interface version, and answers the
+/// built-in corpus validly within the call budget.
+pub fn validate(
+    runtime: &Arc<PluginRuntime>,
+    cache: &dyn CodeCache,
+    bytes: &[u8],
+) -> ValidationReport {
+    let mut report = ValidationReport::default();
+    let plugin = match runtime.load_cached(bytes, cache) {
+        Ok(plugin) => plugin,
+        Err(error) => {
+            report.errors.push(error.to_string());
+            return report;
+        }
+    };
+    report.wit = Some(plugin.wit().to_owned());
+    for case in corpus::builtin() {
+        let outcome = corpus::run(&plugin, &case);
+        let error = outcome.answer.as_ref().err().map(|f| f.to_string());
+        if let Some(error) = &error {
+            report.errors.push(format!(
+                "self-test '{}' ({}): {error}",
+                case.name,
+                case.call.hook()
+            ));
+        }
+        report.self_test.push(SelfTestCase {
+            case: case.name.clone(),
+            hook: case.call.hook().to_owned(),
+            ok: error.is_none(),
+            micros: outcome.took.as_micros() as u64,
+            error,
+        });
+    }
+    report.valid = report.errors.is_empty();
+    report
+}

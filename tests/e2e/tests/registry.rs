@@ -1,0 +1,209 @@
+//! The policy registry over HTTP: upload with validation, atomic activation, rollback, deletion,
+//! refusals that leave the active policy deciding, persistence across restarts, and swaps under
+//! a stream of jobs.
+
+use reef_e2e::{Reef, benchmark, demo_config, plugin};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(60);
+
+fn upload(reef: &Reef, name: &str) -> reef_e2e::Answer {
+    let bytes = std::fs::read(plugin(name)).unwrap();
+    reef.put_bytes(&format!("/v1/policies/default?label={name}"), &bytes)
+}
+
+fn active_digest(reef: &Reef) -> String {
+    reef.get("/v1/policies/default").json()["state"]["active"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn upload_activate_and_roll_back() {
+    let reef = Reef::start(&demo_config(""));
+    let embedded = active_digest(&reef);
+    let answer = upload(&reef, "reef_policy_backoff");
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    let version = answer.json();
+    assert_eq!(version["report"]["valid"], true);
+    assert_eq!(version["label"], "reef_policy_backoff");
+    assert_eq!(version["uploader"], "anonymous");
+    assert!(version["report"]["self_test"].as_array().unwrap().len() >= 10);
+    let digest = version["digest"].as_str().unwrap().to_owned();
+    assert_eq!(
+        active_digest(&reef),
+        embedded,
+        "uploading does not activate"
+    );
+
+    let state = reef.post("/v1/policies/default/activate", &json!({"digest": digest}));
+    assert_eq!(state.status, 200, "{}", state.text);
+    assert_eq!(active_digest(&reef), digest);
+    let show = reef.get("/v1/policies/default").json();
+    assert_eq!(show["active"]["digest"], digest.as_str());
+    assert_eq!(show["state"]["history"], json!([embedded]));
+    // The new policy decides: usage errors are not retried under the backoff example.
+    let id = reef.submit("demo", json!({"benchmark": benchmark("exit2.yml")}));
+    assert_eq!(
+        reef.wait_done(&id, T)["reason"],
+        "exit_code:2 (not retryable)"
+    );
+
+    let state = reef.post("/v1/policies/default/rollback", &json!({}));
+    assert_eq!(state.status, 200, "{}", state.text);
+    assert_eq!(
+        active_digest(&reef),
+        embedded,
+        "rollback restores the previous digest"
+    );
+    let id = reef.submit("demo", json!({"benchmark": benchmark("exit2.yml")}));
+    let job = reef.wait_done(&id, T);
+    assert_eq!(job["reason"], "exit_code:2");
+    assert_eq!(
+        job["attempts"].as_array().unwrap().len(),
+        3,
+        "the default retries again"
+    );
+    reef.post("/v1/policies/default/rollback", &json!({}))
+        .assert_problem(409, "no earlier version");
+
+    // Deleting: not the active version; then the other one goes.
+    let path = format!("/v1/policies/default/versions/{embedded}");
+    reef.request("DELETE", &path, None)
+        .assert_problem(409, "active");
+    assert_eq!(
+        reef.request(
+            "DELETE",
+            &format!("/v1/policies/default/versions/{digest}"),
+            None
+        )
+        .status,
+        204
+    );
+    let versions = reef.get("/v1/policies/default").json()["versions"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(versions, 1);
+    reef.post("/v1/policies/default/activate", &json!({"digest": digest}))
+        .assert_problem(404, &digest);
+}
+
+#[test]
+fn bad_uploads_are_refused_with_reasons_and_the_active_policy_keeps_deciding() {
+    let reef = Reef::start(&demo_config("[policy]\nmax_upload = \"512 KiB\""));
+    let before = active_digest(&reef);
+    let corrupt = reef.put_bytes("/v1/policies/default", b"\0asm this is not a component");
+    corrupt.assert_problem(422, "not a valid policy component");
+    upload(&reef, "reef_policy_fixture_future_wit").assert_problem(422, "reef:policy@0.2.0");
+    upload(&reef, "reef_policy_fixture_reads_files").assert_problem(422, "wasi:filesystem");
+    let failing = upload(&reef, "reef_policy_fixture_fails_selftest");
+    failing.assert_problem(422, "self-test 'pick with no candidates'");
+    let rejected = failing.json()["version"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reef.post(
+        "/v1/policies/default/activate",
+        &json!({"digest": rejected}),
+    )
+    .assert_problem(409, "failed validation");
+    reef.put_bytes("/v1/policies/default", &vec![0u8; 600 * 1024])
+        .assert_problem(413, "max_upload");
+    reef.put_bytes(
+        "/v1/policies/other",
+        &std::fs::read(plugin("reef_policy_backoff")).unwrap(),
+    )
+    .assert_problem(404, "slot 'other'");
+    assert_eq!(
+        active_digest(&reef),
+        before,
+        "the active policy is untouched"
+    );
+    let rejected_kept = reef.get("/v1/policies/default").json()["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v["digest"] == rejected.as_str() && v["report"]["valid"] == false);
+    assert!(rejected_kept, "rejected uploads are kept with their report");
+    let id = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+    assert_eq!(reef.wait_done(&id, T)["state"], "succeeded");
+}
+
+#[test]
+fn policy_changes_need_the_admin_scope() {
+    let config = demo_config(
+        r#"
+[[auth.tokens]]
+name = "ci"
+token = "submit-token-0123456789"
+scopes = ["submit"]
+[[auth.tokens]]
+name = "ops"
+token = "admin-token-0123456789"
+scopes = ["admin"]
+"#,
+    );
+    let mut reef = Reef::start(&config);
+    reef.token = Some("submit-token-0123456789".into());
+    upload(&reef, "reef_policy_backoff").assert_problem(403, "admin");
+    assert_eq!(
+        reef.get("/v1/policies").status,
+        200,
+        "reading needs only read"
+    );
+    reef.token = Some("admin-token-0123456789".into());
+    let answer = upload(&reef, "reef_policy_backoff");
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    assert_eq!(answer.json()["uploader"], "ops");
+}
+
+#[test]
+fn the_registry_and_the_active_version_survive_a_restart_without_recompiling() {
+    let config = demo_config("");
+    let reef = Reef::start(&config);
+    let digest = upload(&reef, "reef_policy_growing_timeout").json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        reef.post("/v1/policies/default/activate", &json!({"digest": digest}))
+            .status,
+        200
+    );
+    let dir = reef.terminate();
+    let reef = Reef::start_in(dir, &config, &[]);
+    let show = reef.get("/v1/policies/default").json();
+    assert_eq!(show["state"]["active"], digest.as_str());
+    assert_eq!(show["active"]["digest"], digest.as_str());
+    assert_eq!(show["active"]["compiled_from_cache"], true, "{show}");
+    assert_eq!(show["versions"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn swapping_back_and_forth_under_load_fails_and_loses_nothing() {
+    let reef = Reef::start(&demo_config("").replace("max_concurrency = 2", "max_concurrency = 4"));
+    let a = active_digest(&reef);
+    let b = upload(&reef, "reef_policy_strict_priority").json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(reef.submit("demo", json!({"benchmark": benchmark("success.yml")})));
+        let target = if i % 2 == 0 { &b } else { &a };
+        let answer = reef.post("/v1/policies/default/activate", &json!({"digest": target}));
+        assert_eq!(answer.status, 200, "{}", answer.text);
+    }
+    for id in &ids {
+        let job: Value = reef.wait_done(id, T);
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    let history = reef.get("/v1/policies/default").json()["state"]["history"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(history, 20, "history is bounded");
+}

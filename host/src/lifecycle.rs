@@ -163,6 +163,9 @@ pub struct JobEvent {
     /// Why, for failures and retries.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// What made the decision behind this transition: a policy digest, or `native`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 impl JobEvent {
@@ -177,6 +180,7 @@ impl JobEvent {
             to: job.state,
             attempt: None,
             reason: None,
+            policy: None,
         }
     }
 }
@@ -203,6 +207,7 @@ impl Job {
             to,
             attempt: None,
             reason: None,
+            policy: None,
         };
         match transition {
             Transition::Start { attempt } => {

@@ -221,7 +221,8 @@ impl JobService {
             now_ms: now.0,
             seed: policy::inputs::seed(),
         });
-        match decision {
+        let admitted_by = decision.by;
+        match decision.answer {
             AdmitDecision::Reject(reason) => return Err(ServiceError::Rejected(reason)),
             AdmitDecision::Accept(admission) => {
                 if let Some(priority) = admission.priority {
@@ -235,7 +236,7 @@ impl JobService {
         }
         let store = self.store.clone();
         let stored = job.clone();
-        tokio::task::spawn_blocking(move || store.insert_job(&stored))
+        tokio::task::spawn_blocking(move || store.insert_job(&stored, Some(admitted_by)))
             .await
             .map_err(|_| ServiceError::Stopping)??;
         self.engine.submitted(job.clone());
@@ -266,6 +267,22 @@ impl JobService {
                 attempts,
                 result,
             })
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+
+    /// The transitions of a job, oldest first, each naming the policy that decided it.
+    pub async fn events(&self, id: &str) -> Result<Vec<crate::lifecycle::JobEvent>, ServiceError> {
+        check_id(id)?;
+        let store = self.store.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let events = store.events_of(&id)?;
+            if events.is_empty() {
+                return Err(ServiceError::NoJob(id));
+            }
+            Ok(events)
         })
         .await
         .map_err(|_| ServiceError::Stopping)?

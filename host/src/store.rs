@@ -132,12 +132,18 @@ impl JobStore {
         self.db.clone()
     }
 
-    /// Stores a new job and its `submit` event, durably.
-    pub fn insert_job(&self, job: &Job) -> Result<JobEvent, StoreError> {
+    /// Stores a new job and its `submit` event (naming the policy that admitted it), durably.
+    pub fn insert_job(
+        &self,
+        job: &Job,
+        admitted_by: Option<String>,
+    ) -> Result<JobEvent, StoreError> {
+        let mut event = JobEvent::created(job);
+        event.policy = admitted_by;
         let mut events = self.write(&[Change {
             job: job.clone(),
             attempt: None,
-            events: vec![JobEvent::created(job)],
+            events: vec![event],
         }])?;
         Ok(events.remove(0))
     }
@@ -310,7 +316,7 @@ mod tests {
         let mut j = job();
         {
             let store = JobStore::open(&path).unwrap();
-            store.insert_job(&j).unwrap();
+            store.insert_job(&j, None).unwrap();
             let event = j
                 .apply(Transition::Start { attempt: 1 }, Timestamp(5))
                 .unwrap();
@@ -342,7 +348,7 @@ mod tests {
     fn listing_pages_newest_first_with_filters() {
         let (_dir, store) = store();
         for i in 0..25 {
-            store.insert_job(&job_n(i)).unwrap();
+            store.insert_job(&job_n(i), None).unwrap();
         }
         let all = JobFilter::default();
         let (page, next) = store.list(&all, 10, None).unwrap();

@@ -119,3 +119,12 @@ pub async fn result(
 pub async fn runners(State(state): State<AppState>) -> Json<Vec<RunnerView>> {
     Json(state.jobs.runners())
 }
+
+/// `GET /v1/jobs/{id}/events`
+pub async fn events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, Problem> {
+    let events = state.jobs.events(&id).await?;
+    Ok(Json(serde_json::json!({ "events": events })))
+}

@@ -39,6 +39,7 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         .route("/v1/jobs/{id}", get(jobs::get))
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/jobs/{id}/events", get(jobs::events))
         .route("/v1/runners", get(jobs::runners))
         .route("/v1/policies", get(policies::list))
         .route("/v1/policies/{name}", get(policies::show))

@@ -42,7 +42,7 @@ impl Engine {
         let n = job.attempt_count + 1;
         let history = self.history(&job.id)?;
         let now = Timestamp::now();
-        let plan = self.policy.plan(&PlanInput {
+        let decided = self.policy.plan(&PlanInput {
             job: policy::inputs::job(&job),
             runner: policy::inputs::runner(&runner),
             attempt: n,
@@ -50,9 +50,11 @@ impl Engine {
             now_ms: now.0,
             seed: policy::inputs::seed(),
         });
-        let event = job
+        let mut event = job
             .apply(Transition::Start { attempt: n }, now)
             .expect("queued → running is allowed");
+        event.policy = Some(decided.by);
+        let plan = decided.answer;
         let attempt = Attempt::started(n, now, plan.timeout_ms, plan.kill_grace_ms);
         // Durable before the process exists: a crash after this point finds the attempt.
         self.commit(&[Change {
@@ -155,6 +157,7 @@ impl Engine {
                 }
             }
         };
+        let mut decided_by = None;
         let transition = if job.cancel_requested && verdict != Verdict::Succeeded
             || verdict == Verdict::Cancelled
         {
@@ -173,7 +176,9 @@ impl Engine {
             let decision = match &runner {
                 Some(runner) => {
                     let input = self.exit_input(&job, runner, &attempt, now)?;
-                    self.policy.on_exit(&input)
+                    let decided = self.policy.on_exit(&input);
+                    decided_by = Some(decided.by);
+                    decided.answer
                 }
                 None => ExitDecision::Accept,
             };
@@ -197,9 +202,10 @@ impl Engine {
                 ExitDecision::GiveUp(reason) => Transition::Fail { reason },
             }
         };
-        let event = job
+        let mut event = job
             .apply(transition, now)
             .expect("a running job can end any way");
+        event.policy = decided_by;
         self.commit(&[Change {
             job: job.clone(),
             attempt: Some(attempt),
@@ -320,6 +326,7 @@ impl Pick for PolicyPick<'_> {
         };
         self.policy
             .pick(&input)
+            .answer
             .into_iter()
             .filter_map(|i| candidates.get(i as usize).map(|c| c.job_id.clone()))
             .collect()

@@ -4,8 +4,8 @@
 
 use super::wasm::{CallFault, CallLimits, WasmPolicy};
 use super::{
-    AdmitDecision, AdmitInput, AttemptPlan, ExitDecision, ExitInput, NativePolicy, PickInput,
-    PlanInput, Policy, WIT_PACKAGE,
+    AdmitDecision, AdmitInput, AttemptPlan, Decided, ExitDecision, ExitInput, NativePolicy,
+    PickInput, PlanInput, Policy, WIT_PACKAGE,
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -119,15 +119,21 @@ impl GuardedPolicy {
         call: impl FnOnce(&WasmPolicy) -> Result<T, CallFault>,
         validate: impl FnOnce(&T) -> Result<(), String>,
         fallback: impl FnOnce() -> T,
-    ) -> T {
+    ) -> Decided<T> {
         let Some(plugin) = &self.plugin else {
-            return fallback();
+            return Decided {
+                answer: fallback(),
+                by: "native".into(),
+            };
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
         let answer =
             call(plugin).and_then(|a| validate(&a).map(|()| a).map_err(CallFault::Invalid));
         match answer {
-            Ok(answer) => answer,
+            Ok(answer) => Decided {
+                answer,
+                by: plugin.digest().to_owned(),
+            },
             Err(fault) => {
                 self.faults.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
@@ -138,14 +144,17 @@ impl GuardedPolicy {
                     error = %fault,
                     "policy plugin fault; the built-in policy decides this call"
                 );
-                fallback()
+                Decided {
+                    answer: fallback(),
+                    by: format!("native:fallback:{}", fault.kind()),
+                }
             }
         }
     }
 }
 
 impl Policy for GuardedPolicy {
-    fn admit(&self, input: &AdmitInput) -> AdmitDecision {
+    fn admit(&self, input: &AdmitInput) -> Decided<AdmitDecision> {
         self.guard(
             "admit",
             |p| p.admit(input),
@@ -154,7 +163,7 @@ impl Policy for GuardedPolicy {
         )
     }
 
-    fn pick(&self, input: &PickInput) -> Vec<u32> {
+    fn pick(&self, input: &PickInput) -> Decided<Vec<u32>> {
         let n = input.candidates.len();
         self.guard(
             "pick",
@@ -164,7 +173,7 @@ impl Policy for GuardedPolicy {
         )
     }
 
-    fn plan(&self, input: &PlanInput) -> AttemptPlan {
+    fn plan(&self, input: &PlanInput) -> Decided<AttemptPlan> {
         self.guard(
             "plan",
             |p| p.plan(input),
@@ -173,7 +182,7 @@ impl Policy for GuardedPolicy {
         )
     }
 
-    fn on_exit(&self, input: &ExitInput) -> ExitDecision {
+    fn on_exit(&self, input: &ExitInput) -> Decided<ExitDecision> {
         self.guard(
             "on-exit",
             |p| p.on_exit(input),

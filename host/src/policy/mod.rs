@@ -28,19 +28,29 @@ pub use native::NativePolicy;
 /// The version of the policy interface this host speaks.
 pub const WIT_PACKAGE: &str = "reef:policy@0.1.0";
 
+/// A decision and what made it: the digest of the policy version, or `native` when the
+/// built-in policy answered (a fault in the plugin adds the fault kind: `native:fallback:trap`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided<T> {
+    /// The answer.
+    pub answer: T,
+    /// Who answered.
+    pub by: String,
+}
+
 /// The decisions a policy makes. Implementations must be quick and must not block.
 pub trait Policy: Send + Sync {
     /// Accept or refuse a submitted job, possibly changing its priority, tenant or resources.
-    fn admit(&self, input: &AdmitInput) -> AdmitDecision;
+    fn admit(&self, input: &AdmitInput) -> Decided<AdmitDecision>;
 
     /// Indexes into `input.candidates` of the jobs to start now, in order.
-    fn pick(&self, input: &PickInput) -> Vec<u32>;
+    fn pick(&self, input: &PickInput) -> Decided<Vec<u32>>;
 
     /// Limits of the next attempt.
-    fn plan(&self, input: &PlanInput) -> AttemptPlan;
+    fn plan(&self, input: &PlanInput) -> Decided<AttemptPlan>;
 
     /// What follows a finished attempt.
-    fn on_exit(&self, input: &ExitInput) -> ExitDecision;
+    fn on_exit(&self, input: &ExitInput) -> Decided<ExitDecision>;
 
     /// What answers: name, digest and counters, for the API and logs.
     fn info(&self) -> PolicyInfo;

@@ -12,8 +12,8 @@ use super::registry::{
 };
 use super::wasm::{CallLimits, CodeCache, PluginRuntime, WasmPolicy, digest_of};
 use super::{
-    AdmitDecision, AdmitInput, AttemptPlan, ExitDecision, ExitInput, GuardedPolicy, PickInput,
-    PlanInput, Policy, PolicyInfo,
+    AdmitDecision, AdmitInput, AttemptPlan, Decided, ExitDecision, ExitInput, GuardedPolicy,
+    PickInput, PlanInput, Policy, PolicyInfo,
 };
 use crate::store::StoreError;
 use crate::time::Timestamp;
@@ -44,16 +44,16 @@ impl SwappablePolicy {
 }
 
 impl Policy for SwappablePolicy {
-    fn admit(&self, input: &AdmitInput) -> AdmitDecision {
+    fn admit(&self, input: &AdmitInput) -> Decided<AdmitDecision> {
         self.current.load().admit(input)
     }
-    fn pick(&self, input: &PickInput) -> Vec<u32> {
+    fn pick(&self, input: &PickInput) -> Decided<Vec<u32>> {
         self.current.load().pick(input)
     }
-    fn plan(&self, input: &PlanInput) -> AttemptPlan {
+    fn plan(&self, input: &PlanInput) -> Decided<AttemptPlan> {
         self.current.load().plan(input)
     }
-    fn on_exit(&self, input: &ExitInput) -> ExitDecision {
+    fn on_exit(&self, input: &ExitInput) -> Decided<ExitDecision> {
         self.current.load().on_exit(input)
     }
     fn info(&self) -> PolicyInfo {

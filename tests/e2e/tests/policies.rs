@@ -102,7 +102,12 @@ fn a_misbehaving_plugin_never_fails_a_job() {
     }
     // The events say the built-in policy decided, and why.
     let events = reef.get(&format!("/v1/jobs/{}/events", ids[0])).json()["events"].clone();
-    let start = events.as_array().unwrap().iter().find(|e| e["transition"] == "start").unwrap();
+    let start = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["transition"] == "start")
+        .unwrap();
     assert_eq!(start["policy"], "native:fallback:trap", "{events}");
     let info = &reef.get("/v1/policies").json()["policies"][0]["active"];
     // admit, plan and on-exit for each labelled job, and at least one pick (one pick call may

@@ -76,6 +76,12 @@ pub struct PolicyConfig {
     pub max_output: ByteSize,
     /// Largest component accepted by `PUT /v1/policies/{name}`.
     pub max_upload: ByteSize,
+    /// A version that faults more than this many times within `quarantine_window` is
+    /// deactivated and the previous good version restored.
+    pub quarantine_faults: u32,
+    /// The window of `quarantine_faults`.
+    #[serde(with = "humantime_serde")]
+    pub quarantine_window: Duration,
 }
 
 impl Default for PolicyConfig {
@@ -88,6 +94,8 @@ impl Default for PolicyConfig {
             max_output: ByteSize::kib(4),
             // Generous: a componentize-py build weighs tens of megabytes.
             max_upload: ByteSize::mib(64),
+            quarantine_faults: 20,
+            quarantine_window: Duration::from_secs(60),
         }
     }
 }

@@ -6,7 +6,7 @@ use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, limits_for};
 use crate::policy::Policy;
 use crate::policy::registry::PolicyRegistry;
-use crate::policy::slots::{PolicySlots, Seed};
+use crate::policy::slots::{PolicySlots, QuarantineRule, Seed};
 use crate::policy::wasm::{CallLimits, PluginRuntime};
 use crate::runner::RunnerSet;
 use crate::service::JobService;
@@ -116,8 +116,18 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     let runtime = PluginRuntime::new(call_limits(&config))?;
     let registry = PolicyRegistry::open(store.database())?;
     let pools = config.resources.keys().cloned().collect();
-    let slots = PolicySlots::start(runtime, registry, pools, policy_seed(&config, &base_dir)?)
-        .context("policy.file")?;
+    let rule = QuarantineRule {
+        faults: config.policy.quarantine_faults,
+        window: config.policy.quarantine_window,
+    };
+    let slots = PolicySlots::start(
+        runtime,
+        registry,
+        pools,
+        policy_seed(&config, &base_dir)?,
+        rule,
+    )
+    .context("policy.file")?;
     let policy: Arc<dyn Policy> = slots.policy();
     let limits = limits_for(
         &runners,

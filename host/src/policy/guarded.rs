@@ -2,6 +2,7 @@
 //! or an invalid answer is counted, logged with the plugin's digest, and that one decision is
 //! taken by [`NativePolicy`] instead. A job is never failed or lost because a plugin misbehaved.
 
+use super::timing::DecisionTimes;
 use super::wasm::{CallFault, CallLimits, WasmPolicy};
 use super::{
     AdmitDecision, AdmitInput, AttemptPlan, Decided, ExitDecision, ExitInput, NativePolicy,
@@ -9,7 +10,9 @@ use super::{
 };
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 /// The default policy component, built from `plugins/default` and embedded in the binary.
 pub const EMBEDDED_DEFAULT: &[u8] = include_bytes!("../../assets/default-policy.wasm");
@@ -77,7 +80,12 @@ pub struct GuardedPolicy {
     pools: BTreeSet<String>,
     calls: AtomicU64,
     faults: AtomicU64,
+    timings: Arc<DecisionTimes>,
+    on_fault: Option<FaultHook>,
 }
+
+/// Called with the plugin's digest after each fault (quarantine counts them).
+pub type FaultHook = Arc<dyn Fn(&str) + Send + Sync>;
 
 impl GuardedPolicy {
     /// The native policy alone.
@@ -91,7 +99,21 @@ impl GuardedPolicy {
             pools: BTreeSet::new(),
             calls: AtomicU64::new(0),
             faults: AtomicU64::new(0),
+            timings: Arc::new(DecisionTimes::default()),
+            on_fault: None,
         }
+    }
+
+    /// Records decision times into `timings` (shared across versions).
+    pub fn with_timings(mut self, timings: Arc<DecisionTimes>) -> Self {
+        self.timings = timings;
+        self
+    }
+
+    /// Calls `hook` with the digest after every fault.
+    pub fn on_fault(mut self, hook: FaultHook) -> Self {
+        self.on_fault = Some(hook);
+        self
     }
 
     /// `plugin` (from `source`) answering for slot `name`; `pools` are the configured resource
@@ -127,8 +149,10 @@ impl GuardedPolicy {
             };
         };
         self.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
         let answer =
             call(plugin).and_then(|a| validate(&a).map(|()| a).map_err(CallFault::Invalid));
+        self.timings.record(started.elapsed());
         match answer {
             Ok(answer) => Decided {
                 answer,
@@ -144,6 +168,9 @@ impl GuardedPolicy {
                     error = %fault,
                     "policy plugin fault; the built-in policy decides this call"
                 );
+                if let Some(hook) = &self.on_fault {
+                    hook(plugin.digest());
+                }
                 Decided {
                     answer: fallback(),
                     by: format!("native:fallback:{}", fault.kind()),

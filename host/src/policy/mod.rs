@@ -15,6 +15,7 @@ pub mod inputs;
 mod native;
 pub mod registry;
 pub mod slots;
+pub mod timing;
 pub mod wasm;
 
 pub use bindings::reef::policy::types::{

@@ -84,6 +84,22 @@ pub struct SlotState {
     /// Who activated it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub activated_by: Option<String>,
+    /// Versions taken out of service for faulting too often, most recent last.
+    #[serde(default)]
+    pub quarantined: Vec<Quarantine>,
+}
+
+/// A version deactivated automatically.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quarantine {
+    /// The faulting version.
+    pub digest: String,
+    /// When it was deactivated.
+    pub at: Timestamp,
+    /// Faults counted in the window.
+    pub faults: u32,
+    /// The version restored in its place.
+    pub restored: String,
 }
 
 /// Durable policy state. Cheap to clone.

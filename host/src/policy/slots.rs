@@ -7,9 +7,11 @@
 //! reference.
 
 use super::corpus;
+use super::registry::Quarantine;
 use super::registry::{
     HISTORY_LEN, PolicyRegistry, PolicyVersion, SelfTestCase, SlotState, ValidationReport,
 };
+use super::timing::{DecisionTimes, TimingSummary};
 use super::wasm::{CallLimits, CodeCache, PluginRuntime, WasmPolicy, digest_of};
 use super::{
     AdmitDecision, AdmitInput, AttemptPlan, Decided, ExitDecision, ExitInput, GuardedPolicy,
@@ -20,7 +22,9 @@ use crate::time::Timestamp;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 /// The slot the engine decides with.
 pub const DEFAULT_SLOT: &str = "default";
@@ -118,6 +122,8 @@ pub struct SlotView {
     pub name: String,
     /// Active version and its counters.
     pub active: PolicyInfo,
+    /// How long recent decisions took (across versions).
+    pub decisions: TimingSummary,
     /// Activation state and history.
     pub state: SlotState,
     /// Every version uploaded to the slot, oldest first.
@@ -135,6 +141,15 @@ impl CodeCache for PolicyRegistry {
     }
 }
 
+/// When a version is quarantined: more than `faults` faults within `window`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuarantineRule {
+    /// Faults tolerated within the window.
+    pub faults: u32,
+    /// The window.
+    pub window: Duration,
+}
+
 /// Policy versions and activations.
 pub struct PolicySlots {
     runtime: Arc<PluginRuntime>,
@@ -142,6 +157,10 @@ pub struct PolicySlots {
     limits: CallLimits,
     pools: BTreeSet<String>,
     active: Arc<SwappablePolicy>,
+    timings: Arc<DecisionTimes>,
+    rule: QuarantineRule,
+    recent_faults: Mutex<HashMap<String, VecDeque<Instant>>>,
+    this: Weak<PolicySlots>,
     /// Serialises uploads, activations and rollbacks (decisions never take it).
     changes: Mutex<()>,
 }
@@ -156,6 +175,7 @@ impl PolicySlots {
         registry: PolicyRegistry,
         pools: BTreeSet<String>,
         seed: Seed,
+        rule: QuarantineRule,
     ) -> Result<Arc<Self>, PolicyError> {
         let limits = runtime.limits();
         let state = registry.slot(DEFAULT_SLOT)?;
@@ -197,21 +217,127 @@ impl PolicySlots {
             source,
             "policy active"
         );
-        let active = Arc::new(SwappablePolicy::new(GuardedPolicy::plugin(
-            DEFAULT_SLOT,
-            &source,
-            plugin,
-            limits,
-            pools.clone(),
-        )));
-        Ok(Arc::new(Self {
-            runtime,
-            registry,
-            limits,
-            pools,
-            active,
-            changes: Mutex::new(()),
+        let timings = Arc::new(DecisionTimes::default());
+        Ok(Arc::new_cyclic(|this: &Weak<Self>| {
+            let first = guarded(
+                this,
+                &timings,
+                DEFAULT_SLOT,
+                &source,
+                plugin,
+                limits,
+                pools.clone(),
+            );
+            Self {
+                runtime,
+                registry,
+                limits,
+                pools,
+                active: Arc::new(SwappablePolicy::new(first)),
+                timings,
+                rule,
+                recent_faults: Mutex::new(HashMap::new()),
+                this: this.clone(),
+                changes: Mutex::new(()),
+            }
         }))
+    }
+
+    /// Counts a fault of `digest`; past the rule's limit, quarantines it on a thread of its own
+    /// (the decision that faulted has already been answered by the fail-safe).
+    fn note_fault(&self, digest: &str) {
+        let now = Instant::now();
+        let tripped = {
+            let Ok(mut recent) = self.recent_faults.lock() else {
+                return;
+            };
+            let faults = recent.entry(digest.to_owned()).or_default();
+            faults.push_back(now);
+            while faults
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > self.rule.window)
+            {
+                faults.pop_front();
+            }
+            if faults.len() as u32 > self.rule.faults {
+                let count = faults.len() as u32;
+                faults.clear();
+                Some(count)
+            } else {
+                None
+            }
+        };
+        if let (Some(faults), Some(slots)) = (tripped, self.this.upgrade()) {
+            let digest = digest.to_owned();
+            let spawned = std::thread::Builder::new()
+                .name("reef-policy-quarantine".into())
+                .spawn(move || {
+                    if let Err(error) = slots.quarantine(DEFAULT_SLOT, &digest, faults) {
+                        tracing::error!(digest, %error, "could not quarantine a faulting policy");
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start the quarantine thread");
+            }
+        }
+    }
+
+    /// Deactivates `digest` if it is still active and restores the most recent earlier good
+    /// version (the embedded default when there is none).
+    fn quarantine(&self, slot: &str, digest: &str, faults: u32) -> Result<(), PolicyError> {
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.registry.slot(slot)?;
+        if state.active.as_deref() != Some(digest) {
+            return Ok(());
+        }
+        let mut restore = None;
+        while let Some(candidate) = state.history.pop() {
+            let good = candidate != digest
+                && !state.quarantined.iter().any(|q| q.digest == candidate)
+                && self
+                    .registry
+                    .version(&candidate)?
+                    .is_some_and(|v| v.report.valid);
+            if good {
+                restore = Some(candidate);
+                break;
+            }
+        }
+        let restore = match restore {
+            Some(d) => d,
+            None => {
+                let embedded = super::EMBEDDED_DEFAULT;
+                validate_and_store(
+                    &self.runtime,
+                    &self.registry,
+                    slot,
+                    embedded,
+                    "embedded",
+                    "embedded",
+                )?
+                .digest
+            }
+        };
+        self.swap_to(slot, &restore, "quarantine")?;
+        tracing::error!(
+            slot,
+            digest,
+            faults,
+            window = ?self.rule.window,
+            restored = restore,
+            "policy quarantined: it faulted too often; the previous good version is active again"
+        );
+        state.quarantined.push(Quarantine {
+            digest: digest.to_owned(),
+            at: Timestamp::now(),
+            faults,
+            restored: restore.clone(),
+        });
+        state.active = Some(restore);
+        state.activated_at = Some(Timestamp::now());
+        state.activated_by = Some("quarantine".into());
+        self.registry.set_slot(slot, &state)?;
+        Ok(())
     }
 
     /// The policy the engine decides with.
@@ -313,6 +439,7 @@ impl PolicySlots {
         Ok(SlotView {
             name: slot.to_owned(),
             active: self.active.info(),
+            decisions: self.timings.summary(),
             state: self.registry.slot(slot)?,
             versions: self.registry.versions(slot)?,
         })
@@ -332,11 +459,39 @@ impl PolicySlots {
         }
         let plugin = load_stored(&self.runtime, &self.registry, digest)?;
         let source = format!("registry ({by})");
-        let guarded = GuardedPolicy::plugin(slot, &source, plugin, self.limits, self.pools.clone());
-        self.active.current.store(Arc::new(guarded));
+        let next = guarded(
+            &self.this,
+            &self.timings,
+            slot,
+            &source,
+            plugin,
+            self.limits,
+            self.pools.clone(),
+        );
+        self.active.current.store(Arc::new(next));
         tracing::info!(slot, digest, by, "policy activated");
         Ok(())
     }
+}
+
+/// A guarded version wired to the shared decision timings and the quarantine counter.
+fn guarded(
+    this: &Weak<PolicySlots>,
+    timings: &Arc<DecisionTimes>,
+    slot: &str,
+    source: &str,
+    plugin: WasmPolicy,
+    limits: CallLimits,
+    pools: BTreeSet<String>,
+) -> GuardedPolicy {
+    let this = this.clone();
+    GuardedPolicy::plugin(slot, source, plugin, limits, pools)
+        .with_timings(timings.clone())
+        .on_fault(Arc::new(move |digest: &str| {
+            if let Some(slots) = this.upgrade() {
+                slots.note_fault(digest);
+            }
+        }))
 }
 
 fn load_stored(

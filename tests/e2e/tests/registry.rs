@@ -207,3 +207,36 @@ fn swapping_back_and_forth_under_load_fails_and_loses_nothing() {
         .len();
     assert_eq!(history, 20, "history is bounded");
 }
+
+#[test]
+fn a_version_that_keeps_faulting_is_quarantined_and_the_last_good_one_restored() {
+    let config = demo_config("[policy]\nquarantine_faults = 3\nquarantine_window = \"1m\"");
+    let reef = Reef::start(&config);
+    let good = active_digest(&reef);
+    let chaos = upload(&reef, "reef_policy_fixture_chaos").json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        reef.post("/v1/policies/default/activate", &json!({"digest": chaos}))
+            .status,
+        200
+    );
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let body = json!({"runner": "demo", "params": {"benchmark": benchmark("success.yml")}, "labels": {"chaos": "trap"}});
+            reef.post("/v1/jobs", &body).json()["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    reef_e2e::wait_for("the quarantine", T, || {
+        (active_digest(&reef) == good).then_some(())
+    });
+    let state = reef.get("/v1/policies/default").json()["state"].clone();
+    assert_eq!(state["quarantined"][0]["digest"], chaos.as_str(), "{state}");
+    assert_eq!(state["quarantined"][0]["restored"], good.as_str());
+    assert_eq!(state["activated_by"], "quarantine");
+    assert!(reef.log().contains("policy quarantined"));
+    for id in &ids {
+        assert_eq!(reef.wait_done(id, T)["state"], "succeeded");
+    }
+}

@@ -9,8 +9,10 @@ const T: Duration = Duration::from_secs(60);
 
 fn with_policy(name: &str, extra: &str) -> String {
     let path = plugin(name);
+    // Quarantine would swap a deliberately faulting plugin out mid-test; these tests look at
+    // the fail-safe itself.
     format!(
-        "{}\n[policy]\nfile = \"{}\"\n",
+        "{}\n[policy]\nfile = \"{}\"\nquarantine_faults = 1000\n",
         demo_config(extra),
         path.display()
     )

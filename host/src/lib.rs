@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod auth;
+pub mod cli;
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod lifecycle;

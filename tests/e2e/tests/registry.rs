@@ -240,3 +240,62 @@ fn a_version_that_keeps_faulting_is_quarantined_and_the_last_good_one_restored()
         assert_eq!(reef.wait_done(id, T)["state"], "succeeded");
     }
 }
+
+#[test]
+fn the_policy_cli_pushes_lists_shows_activates_and_rolls_back() {
+    let reef = Reef::start(&demo_config(""));
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(reef_e2e::bin("reef"))
+            .arg("policy")
+            .args(args)
+            .args(["--url", &reef.url])
+            .env_remove("REEF_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let embedded = active_digest(&reef);
+    let backoff = plugin("reef_policy_backoff");
+    let (code, stdout, stderr) = cli(&["push", backoff.to_str().unwrap(), "--label", "backoff-v1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let digest = stdout
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap()
+        .to_owned();
+    let (_, listed, _) = cli(&["list"]);
+    assert!(listed.contains(&embedded), "{listed}");
+    let prefix = &digest["sha256:".len()..][..10];
+    let (code, _, stderr) = cli(&["activate", prefix]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_eq!(active_digest(&reef), digest);
+    let (_, shown, _) = cli(&["show"]);
+    assert!(
+        shown.contains(&format!("* {digest}")) && shown.contains("backoff-v1"),
+        "{shown}"
+    );
+    let (code, _, _) = cli(&["rollback"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(active_digest(&reef), embedded);
+    let (code, _, stderr) = cli(&[
+        "push",
+        plugin("reef_policy_fixture_reads_files").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("wasi:filesystem"), "{stderr}");
+    let out = std::process::Command::new(reef_e2e::bin("reef"))
+        .args(["policy", "list", "--url", "http://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "an unreachable host is its own exit code: {stderr}"
+    );
+    assert!(stderr.contains("cannot reach reef"), "{stderr}");
+}

@@ -1,0 +1,266 @@
+//! `reef policy test|push|list|show|activate|rollback|delete`.
+
+use super::Remote;
+use crate::client::ClientError;
+use clap::Subcommand;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+/// Policy subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run a plugin against sample decisions and show what it decided and how long each call
+    /// took. Exits non-zero if any call faulted or answered invalidly. Needs no running host.
+    Test {
+        /// The policy component (.wasm).
+        plugin: PathBuf,
+        /// Directory of corpus files (*.json); default: the built-in corpus.
+        #[arg(long)]
+        corpus: Option<PathBuf>,
+        /// Print one JSON object per case instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Run each case this many times and report the median and 99th percentile call time.
+        #[arg(long, default_value_t = 1)]
+        repeat: u32,
+    },
+    /// Upload a component to a slot; the host validates it and keeps it by digest.
+    Push {
+        /// The policy component (.wasm).
+        plugin: PathBuf,
+        /// Slot.
+        #[arg(long, default_value = "default")]
+        slot: String,
+        /// Version label (default: the start of the digest).
+        #[arg(long)]
+        label: Option<String>,
+        /// Activate it at once when it is valid.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// The slots with their active versions.
+    List {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A slot: active version, history, every stored version and its validation.
+    Show {
+        /// Slot.
+        #[arg(default_value = "default")]
+        slot: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a stored, valid version active.
+    Activate {
+        /// Digest (`sha256:...`, or a unique prefix of its hex).
+        digest: String,
+        /// Slot.
+        #[arg(long, default_value = "default")]
+        slot: String,
+    },
+    /// Re-activate the version active before the current one.
+    Rollback {
+        /// Slot.
+        #[arg(default_value = "default")]
+        slot: String,
+    },
+    /// Delete a stored version that is not active.
+    Delete {
+        /// Digest (`sha256:...`, or a unique prefix of its hex).
+        digest: String,
+        /// Slot.
+        #[arg(long, default_value = "default")]
+        slot: String,
+    },
+}
+
+/// Runs a policy subcommand; returns the exit code.
+pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
+    let client = remote.client();
+    let result = match command {
+        PolicyCommand::Test {
+            plugin,
+            corpus,
+            json,
+            repeat,
+        } => {
+            let ok = super::policy_test::run(&plugin, corpus.as_deref(), json, repeat)?;
+            return Ok(if ok { 0 } else { 1 });
+        }
+        PolicyCommand::Push {
+            plugin,
+            slot,
+            label,
+            activate,
+        } => {
+            let bytes =
+                std::fs::read(&plugin).map_err(|e| anyhow::anyhow!("{}: {e}", plugin.display()))?;
+            let mut query = vec![];
+            if let Some(label) = label {
+                query.push(format!("label={}", encode(&label)));
+            }
+            if activate {
+                query.push("activate=true".to_owned());
+            }
+            let path = format!("/v1/policies/{}?{}", encode(&slot), query.join("&"));
+            client.put_bytes(&path, bytes).map(|v| {
+                println!(
+                    "{} stored as {} ({} bytes, label {})",
+                    plugin.display(),
+                    v["digest"].as_str().unwrap_or("?"),
+                    v["size"],
+                    v["label"]
+                );
+                if activate {
+                    println!("active in slot {slot}");
+                }
+            })
+        }
+        PolicyCommand::List { json } => client.get("/v1/policies").map(|v| {
+            if json {
+                println!("{}", pretty(&v));
+                return;
+            }
+            for slot in v["policies"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<12} {}  calls {}  faults {}  decisions p50 {} µs p99 {} µs",
+                    slot["name"].as_str().unwrap_or("?"),
+                    slot["active"]["digest"].as_str().unwrap_or("native"),
+                    slot["active"]["calls"],
+                    slot["active"]["faults"],
+                    slot["decisions"]["p50_micros"],
+                    slot["decisions"]["p99_micros"],
+                );
+            }
+        }),
+        PolicyCommand::Show { slot, json } => client
+            .get(&format!("/v1/policies/{}", encode(&slot)))
+            .map(|v| {
+                if json {
+                    println!("{}", pretty(&v));
+                    return;
+                }
+                let active = v["state"]["active"].as_str().unwrap_or("");
+                println!(
+                    "slot {slot}: active {active} (by {})",
+                    v["state"]["activated_by"].as_str().unwrap_or("?")
+                );
+                for version in v["versions"].as_array().into_iter().flatten() {
+                    let digest = version["digest"].as_str().unwrap_or("?");
+                    let mark = if digest == active { "*" } else { " " };
+                    let status = if version["report"]["valid"] == true {
+                        "valid".to_owned()
+                    } else {
+                        format!(
+                            "rejected: {}",
+                            version["report"]["errors"]
+                                .as_array()
+                                .map(|e| e
+                                    .iter()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join("; "))
+                                .unwrap_or_default()
+                        )
+                    };
+                    println!(
+                        "{mark} {digest}  {:<20} {:>8} B  by {:<10} {status}",
+                        version["label"].as_str().unwrap_or(""),
+                        version["size"],
+                        version["uploader"].as_str().unwrap_or("")
+                    );
+                }
+                for q in v["state"]["quarantined"].as_array().into_iter().flatten() {
+                    println!(
+                        "quarantined {} at {} after {} faults",
+                        q["digest"].as_str().unwrap_or("?"),
+                        q["at"].as_str().unwrap_or("?"),
+                        q["faults"]
+                    );
+                }
+            }),
+        PolicyCommand::Activate { digest, slot } => {
+            resolve(&client, &slot, &digest).and_then(|digest| {
+                client
+                    .post(
+                        &format!("/v1/policies/{}/activate", encode(&slot)),
+                        &json!({ "digest": digest }),
+                    )
+                    .map(|_| println!("{digest} is active in slot {slot}"))
+            })
+        }
+        PolicyCommand::Rollback { slot } => client
+            .post(
+                &format!("/v1/policies/{}/rollback", encode(&slot)),
+                &json!({}),
+            )
+            .map(|v| {
+                println!(
+                    "slot {slot}: {} is active again",
+                    v["active"].as_str().unwrap_or("?")
+                );
+            }),
+        PolicyCommand::Delete { digest, slot } => {
+            resolve(&client, &slot, &digest).and_then(|digest| {
+                client
+                    .delete(&format!(
+                        "/v1/policies/{}/versions/{}",
+                        encode(&slot),
+                        encode(&digest)
+                    ))
+                    .map(|_| println!("deleted {digest}"))
+            })
+        }
+    };
+    match result {
+        Ok(()) => Ok(0),
+        Err(error) => {
+            eprintln!("reef: {error}");
+            Ok(match error {
+                ClientError::Unreachable { .. } => 3,
+                ClientError::Api { .. } => 1,
+            })
+        }
+    }
+}
+
+/// Expands a digest prefix to the full digest of a version in the slot.
+fn resolve(
+    client: &crate::client::ApiClient,
+    slot: &str,
+    given: &str,
+) -> Result<String, ClientError> {
+    let prefix = given.trim_start_matches("sha256:");
+    let slot_view = client.get(&format!("/v1/policies/{}", encode(slot)))?;
+    let matches: Vec<String> = slot_view["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["digest"].as_str())
+        .filter(|d| d.trim_start_matches("sha256:").starts_with(prefix))
+        .map(str::to_owned)
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Ok(format!("sha256:{prefix}")), // let the host say what is wrong
+    }
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+/// Percent-encodes a path or query component.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

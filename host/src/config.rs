@@ -82,6 +82,13 @@ pub struct PolicyConfig {
     /// The window of `quarantine_faults`.
     #[serde(with = "humantime_serde")]
     pub quarantine_window: Duration,
+    /// A directory watched for `NAME.wasm` files, uploaded to slot `NAME` and activated when
+    /// valid; relative to the config file's directory. Unset: no watching.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch_dir: Option<PathBuf>,
+    /// Quiet time after the last change to a watched file before it is taken.
+    #[serde(with = "humantime_serde")]
+    pub watch_debounce: Duration,
 }
 
 impl Default for PolicyConfig {
@@ -96,6 +103,8 @@ impl Default for PolicyConfig {
             max_upload: ByteSize::mib(64),
             quarantine_faults: 20,
             quarantine_window: Duration::from_secs(60),
+            watch_dir: None,
+            watch_debounce: Duration::from_millis(500),
         }
     }
 }

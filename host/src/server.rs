@@ -8,6 +8,7 @@ use crate::policy::Policy;
 use crate::policy::registry::PolicyRegistry;
 use crate::policy::slots::{PolicySlots, QuarantineRule, Seed};
 use crate::policy::wasm::{CallLimits, PluginRuntime};
+use crate::policy::watch::PolicyWatcher;
 use crate::runner::RunnerSet;
 use crate::service::JobService;
 use crate::store::JobStore;
@@ -129,6 +130,14 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     )
     .context("policy.file")?;
     let policy: Arc<dyn Policy> = slots.policy();
+    let _watcher = match &config.policy.watch_dir {
+        Some(dir) => Some(PolicyWatcher::start(
+            &base_dir.join(dir),
+            config.policy.watch_debounce,
+            slots.clone(),
+        )?),
+        None => None,
+    };
     let limits = limits_for(
         &runners,
         config.scheduler.max_concurrency,

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod slots;
 pub mod timing;
 pub mod wasm;
+pub mod watch;
 
 pub use bindings::reef::policy::types::{
     Admission, AdmitDecision, AdmitInput, Attempt as PolicyAttempt, AttemptPlan,

@@ -299,3 +299,44 @@ fn the_policy_cli_pushes_lists_shows_activates_and_rolls_back() {
     );
     assert!(stderr.contains("cannot reach reef"), "{stderr}");
 }
+
+#[test]
+fn a_component_dropped_into_the_watched_directory_becomes_active() {
+    let reef = Reef::start(&demo_config(
+        "[policy]\nwatch_dir = \"@WORK@/policies\"\nwatch_debounce = \"200ms\"",
+    ));
+    let dir = reef.work().join("policies");
+    reef_e2e::wait_for("the watched directory", T, || dir.exists().then_some(()));
+    let bytes = std::fs::read(plugin("reef_policy_growing_timeout")).unwrap();
+    // Written in two halves with a pause shorter than the debounce: never taken half-written.
+    let target = dir.join("default.wasm");
+    std::fs::write(&target, &bytes[..bytes.len() / 2]).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&target)
+        .unwrap();
+    std::io::Write::write_all(&mut file, &bytes[bytes.len() / 2..]).unwrap();
+    drop(file);
+    let expected = {
+        let show = reef.get("/v1/policies/default").json();
+        assert_ne!(show["state"]["active"], Value::Null);
+        reef_e2e::wait_for("the dropped component to be active", T, || {
+            let show = reef.get("/v1/policies/default").json();
+            (show["state"]["activated_by"] == "watcher").then_some(show)
+        })
+    };
+    let versions = expected["versions"].as_array().unwrap();
+    assert!(
+        versions.iter().all(|v| v["report"]["valid"] == true),
+        "nothing half-written was taken: {versions:?}"
+    );
+    assert!(versions.iter().any(|v| v["label"] == "file:default.wasm"));
+    // A file for a slot that does not exist is refused with a log line, nothing changes.
+    std::fs::write(dir.join("nightly.wasm"), &bytes).unwrap();
+    reef_e2e::wait_for("the refusal", T, || {
+        reef.log()
+            .contains("slot 'nightly' does not exist")
+            .then_some(())
+    });
+}

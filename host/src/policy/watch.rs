@@ -1,0 +1,110 @@
+//! `PolicyWatcher`: a plugins directory where dropping or replacing `NAME.wasm` uploads the
+//! component to slot `NAME` and activates it once it validates.
+//!
+//! Events are debounced, and a file is only read once its size and modification time hold still,
+//! so a half-written file is not taken for a component (writing to a temporary name and renaming
+//! it into place is safer still; files starting with `.` are ignored). Only changes after start
+//! count: at start the registry's active version stands.
+
+use super::slots::PolicySlots;
+use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long a file must hold still before it is read.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// A running watcher; dropping it stops watching.
+pub struct PolicyWatcher {
+    _debouncer: Debouncer<RecommendedWatcher>,
+}
+
+/// Why the directory cannot be watched.
+#[derive(Debug, thiserror::Error)]
+#[error("watching {dir}: {error}")]
+pub struct WatchError {
+    dir: PathBuf,
+    error: String,
+}
+
+impl PolicyWatcher {
+    /// Watches `dir` (created if missing), debouncing events by `debounce`.
+    pub fn start(
+        dir: &Path,
+        debounce: Duration,
+        slots: Arc<PolicySlots>,
+    ) -> Result<Self, WatchError> {
+        let fail = |error: String| WatchError {
+            dir: dir.to_owned(),
+            error,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+        let mut debouncer =
+            new_debouncer(debounce, move |result: DebounceEventResult| match result {
+                Ok(events) => {
+                    let mut paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
+                    paths.sort();
+                    paths.dedup();
+                    for path in paths {
+                        take(&path, &slots);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "policy directory watch error"),
+            })
+            .map_err(|e| fail(e.to_string()))?;
+        debouncer
+            .watcher()
+            .watch(dir, RecursiveMode::NonRecursive)
+            .map_err(|e| fail(e.to_string()))?;
+        tracing::info!(dir = %dir.display(), "watching for policy components");
+        Ok(Self {
+            _debouncer: debouncer,
+        })
+    }
+}
+
+/// Size and modification time, to tell whether a file is still being written.
+fn fingerprint(path: &Path) -> Option<(u64, std::time::SystemTime)> {
+    let meta = std::fs::metadata(path).ok()?;
+    Some((meta.len(), meta.modified().ok()?))
+}
+
+fn take(path: &Path, slots: &PolicySlots) {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    let Some(slot) = name.strip_suffix(".wasm") else {
+        return;
+    };
+    if slot.is_empty() || name.starts_with('.') {
+        return;
+    }
+    let Some(before) = fingerprint(path) else {
+        return;
+    }; // removed again
+    std::thread::sleep(SETTLE);
+    if fingerprint(path) != Some(before) {
+        return; // still changing: its next event brings it back
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            tracing::warn!(file = %path.display(), %error, "cannot read policy component");
+            return;
+        }
+    };
+    let label = format!("file:{name}");
+    match slots
+        .upload(slot, &bytes, &label, "watcher")
+        .and_then(|v| slots.activate(slot, &v.digest, "watcher").map(|_| v))
+    {
+        Ok(version) => {
+            tracing::info!(file = %path.display(), slot, digest = version.digest, "policy from the watched directory is active")
+        }
+        Err(error) => {
+            tracing::warn!(file = %path.display(), slot, %error, "policy from the watched directory not activated")
+        }
+    }
+}

@@ -61,6 +61,10 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         )
         .route("/v1/policies/{name}/activate", post(policies::activate))
         .route("/v1/policies/{name}/rollback", post(policies::rollback))
+        .route("/v1/policies/{name}/shadow", post(policies::shadow))
+        .route("/v1/policies/{name}/canary", post(policies::canary))
+        .route("/v1/policies/{name}/promote", post(policies::promote))
+        .route("/v1/policies/{name}/abort", post(policies::abort))
         .route(
             "/v1/policies/{name}/versions/{digest}",
             delete(policies::delete),

@@ -2,6 +2,7 @@
 
 use super::problem::Problem;
 use super::{AppState, Principal};
+use crate::policy::live::CandidateMode;
 use crate::policy::registry::{PolicyVersion, SlotState};
 use crate::policy::slots::{PolicySlots, SlotView};
 use axum::Json;
@@ -131,4 +132,79 @@ pub async fn delete(
 ) -> Result<StatusCode, Problem> {
     blocking(&state.policies, move |s| s.delete(&name, &digest)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `POST /v1/policies/{name}/shadow`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShadowRequest {
+    /// Digest of a stored, valid version.
+    digest: String,
+}
+
+/// `POST /v1/policies/{name}/shadow`: the version decides beside the active one, never applied.
+pub async fn shadow(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(Principal(by)): Extension<Principal>,
+    body: Result<Json<ShadowRequest>, JsonRejection>,
+) -> Result<Json<SlotState>, Problem> {
+    let Json(request) = body?;
+    Ok(Json(
+        blocking(&state.policies, move |s| {
+            s.trial(&name, &request.digest, CandidateMode::Shadow, &by)
+        })
+        .await?,
+    ))
+}
+
+/// Body of `POST /v1/policies/{name}/canary`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryRequest {
+    /// Digest of a stored, valid version.
+    digest: String,
+    /// Share of jobs it decides, 0 to 100.
+    percent: u8,
+}
+
+/// `POST /v1/policies/{name}/canary`: the version decides for a share of jobs.
+pub async fn canary(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(Principal(by)): Extension<Principal>,
+    body: Result<Json<CanaryRequest>, JsonRejection>,
+) -> Result<Json<SlotState>, Problem> {
+    let Json(request) = body?;
+    let mode = CandidateMode::Canary {
+        percent: request.percent,
+    };
+    Ok(Json(
+        blocking(&state.policies, move |s| {
+            s.trial(&name, &request.digest, mode, &by)
+        })
+        .await?,
+    ))
+}
+
+/// `POST /v1/policies/{name}/promote`: the candidate on trial becomes active.
+pub async fn promote(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(Principal(by)): Extension<Principal>,
+) -> Result<Json<SlotState>, Problem> {
+    Ok(Json(
+        blocking(&state.policies, move |s| s.promote(&name, &by)).await?,
+    ))
+}
+
+/// `POST /v1/policies/{name}/abort`: the trial ends; the active version is untouched.
+pub async fn abort(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Extension(Principal(by)): Extension<Principal>,
+) -> Result<Json<SlotState>, Problem> {
+    Ok(Json(
+        blocking(&state.policies, move |s| s.abort(&name, &by)).await?,
+    ))
 }

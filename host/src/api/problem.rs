@@ -95,9 +95,11 @@ impl From<PolicyError> for Problem {
                 (StatusCode::NOT_FOUND, "no-such-policy")
             }
             PolicyError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "policy-rejected"),
-            PolicyError::NotValid(_) | PolicyError::Active(_) | PolicyError::NoHistory(_) => {
-                (StatusCode::CONFLICT, "policy-conflict")
-            }
+            PolicyError::BadPercent(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request"),
+            PolicyError::NotValid(_)
+            | PolicyError::Active(_)
+            | PolicyError::NoHistory(_)
+            | PolicyError::NoTrial(_) => (StatusCode::CONFLICT, "policy-conflict"),
             PolicyError::Load { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "policy-load"),
             PolicyError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
         };

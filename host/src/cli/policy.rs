@@ -1,4 +1,4 @@
-//! `reef policy test|push|list|show|activate|rollback|delete`.
+//! `reef policy test|push|list|show|activate|rollback|shadow|canary|promote|abort|delete`.
 
 use super::Remote;
 use crate::client::ClientError;
@@ -63,6 +63,38 @@ pub enum PolicyCommand {
     },
     /// Re-activate the version active before the current one.
     Rollback {
+        /// Slot.
+        #[arg(default_value = "default")]
+        slot: String,
+    },
+    /// Run a stored version beside the active one on live traffic: its answers are compared and
+    /// counted, never applied.
+    Shadow {
+        /// Digest (`sha256:...`, or a unique prefix of its hex).
+        digest: String,
+        /// Slot.
+        #[arg(long, default_value = "default")]
+        slot: String,
+    },
+    /// Let a stored version decide for a share of jobs (chosen by a stable hash of the job id).
+    Canary {
+        /// Digest (`sha256:...`, or a unique prefix of its hex).
+        digest: String,
+        /// Share of jobs, 0 to 100.
+        #[arg(long)]
+        percent: u8,
+        /// Slot.
+        #[arg(long, default_value = "default")]
+        slot: String,
+    },
+    /// Make the version on trial (shadow or canary) the active one.
+    Promote {
+        /// Slot.
+        #[arg(default_value = "default")]
+        slot: String,
+    },
+    /// End the trial; the active version is untouched.
+    Abort {
         /// Slot.
         #[arg(default_value = "default")]
         slot: String,
@@ -173,6 +205,17 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
                         version["uploader"].as_str().unwrap_or("")
                     );
                 }
+                if let Some(c) = v["candidate"].as_object() {
+                    println!(
+                        "trial: {} as {} (percent {}): compared {}, disagreements {}, decided {}",
+                        c.get("digest").and_then(Value::as_str).unwrap_or("?"),
+                        c.get("mode").and_then(Value::as_str).unwrap_or("?"),
+                        c.get("percent").cloned().unwrap_or(Value::Null),
+                        c.get("compared").cloned().unwrap_or(Value::Null),
+                        c.get("disagreements").cloned().unwrap_or(Value::Null),
+                        c.get("decided").cloned().unwrap_or(Value::Null),
+                    );
+                }
                 for q in v["state"]["quarantined"].as_array().into_iter().flatten() {
                     println!(
                         "quarantined {} at {} after {} faults",
@@ -203,6 +246,42 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
                     v["active"].as_str().unwrap_or("?")
                 );
             }),
+        PolicyCommand::Shadow { digest, slot } => {
+            resolve(&client, &slot, &digest).and_then(|digest| {
+                client
+                    .post(
+                        &format!("/v1/policies/{}/shadow", encode(&slot)),
+                        &json!({ "digest": digest }),
+                    )
+                    .map(|_| println!("{digest} shadows slot {slot}"))
+            })
+        }
+        PolicyCommand::Canary {
+            digest,
+            percent,
+            slot,
+        } => resolve(&client, &slot, &digest).and_then(|digest| {
+            client
+                .post(
+                    &format!("/v1/policies/{}/canary", encode(&slot)),
+                    &json!({ "digest": digest, "percent": percent }),
+                )
+                .map(|_| println!("{digest} decides {percent}% of jobs in slot {slot}"))
+        }),
+        PolicyCommand::Promote { slot } => client
+            .post(
+                &format!("/v1/policies/{}/promote", encode(&slot)),
+                &json!({}),
+            )
+            .map(|v| {
+                println!(
+                    "slot {slot}: {} is active",
+                    v["active"].as_str().unwrap_or("?")
+                )
+            }),
+        PolicyCommand::Abort { slot } => client
+            .post(&format!("/v1/policies/{}/abort", encode(&slot)), &json!({}))
+            .map(|_| println!("slot {slot}: trial ended")),
         PolicyCommand::Delete { digest, slot } => {
             resolve(&client, &slot, &digest).and_then(|digest| {
                 client

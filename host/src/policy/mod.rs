@@ -12,6 +12,7 @@ pub mod bindings;
 pub mod corpus;
 mod guarded;
 pub mod inputs;
+pub mod live;
 mod native;
 pub mod registry;
 pub mod slots;

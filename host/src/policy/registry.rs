@@ -87,6 +87,21 @@ pub struct SlotState {
     /// Versions taken out of service for faulting too often, most recent last.
     #[serde(default)]
     pub quarantined: Vec<Quarantine>,
+    /// A version on trial beside the active one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate: Option<CandidateState>,
+}
+
+/// A version on trial, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateState {
+    /// Its digest.
+    pub digest: String,
+    /// Shadow or canary.
+    #[serde(flatten)]
+    pub mode: super::live::CandidateMode,
+    /// Who started the trial.
+    pub by: String,
 }
 
 /// A version deactivated automatically.

@@ -7,19 +7,16 @@
 //! reference.
 
 use super::corpus;
-use super::registry::Quarantine;
+use super::live::{CandidateInfo, CandidateMode, CandidateRun, SwappablePolicy};
+use super::registry::{CandidateState, Quarantine};
 use super::registry::{
     HISTORY_LEN, PolicyRegistry, PolicyVersion, SelfTestCase, SlotState, ValidationReport,
 };
 use super::timing::{DecisionTimes, TimingSummary};
 use super::wasm::{CallLimits, CodeCache, PluginRuntime, WasmPolicy, digest_of};
-use super::{
-    AdmitDecision, AdmitInput, AttemptPlan, Decided, ExitDecision, ExitInput, GuardedPolicy,
-    PickInput, PlanInput, Policy, PolicyInfo,
-};
+use super::{GuardedPolicy, Policy, PolicyInfo};
 use crate::store::StoreError;
 use crate::time::Timestamp;
-use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::collections::{HashMap, VecDeque};
@@ -28,42 +25,6 @@ use std::time::{Duration, Instant};
 
 /// The slot the engine decides with.
 pub const DEFAULT_SLOT: &str = "default";
-
-/// The policy the engine and the API call: whatever version is active now.
-pub struct SwappablePolicy {
-    current: ArcSwap<GuardedPolicy>,
-}
-
-impl SwappablePolicy {
-    fn new(policy: GuardedPolicy) -> Self {
-        Self {
-            current: ArcSwap::from_pointee(policy),
-        }
-    }
-
-    /// The active version (held by the caller for as long as it needs it).
-    pub fn current(&self) -> Arc<GuardedPolicy> {
-        self.current.load_full()
-    }
-}
-
-impl Policy for SwappablePolicy {
-    fn admit(&self, input: &AdmitInput) -> Decided<AdmitDecision> {
-        self.current.load().admit(input)
-    }
-    fn pick(&self, input: &PickInput) -> Decided<Vec<u32>> {
-        self.current.load().pick(input)
-    }
-    fn plan(&self, input: &PlanInput) -> Decided<AttemptPlan> {
-        self.current.load().plan(input)
-    }
-    fn on_exit(&self, input: &ExitInput) -> Decided<ExitDecision> {
-        self.current.load().on_exit(input)
-    }
-    fn info(&self) -> PolicyInfo {
-        self.current.load().info()
-    }
-}
 
 /// The policy a host starts with when its registry does not decide.
 #[derive(Debug, Clone)]
@@ -102,6 +63,12 @@ pub enum PolicyError {
     /// Nothing to roll back to.
     #[error("policy slot '{0}' has no earlier version to roll back to")]
     NoHistory(String),
+    /// No trial is running.
+    #[error("policy slot '{0}' has no shadow or canary trial running")]
+    NoTrial(String),
+    /// A canary share over 100%.
+    #[error("canary percent must be 0 to 100, got {0}")]
+    BadPercent(u8),
     /// Loading a stored, valid version failed (e.g. a changed engine that rejects it).
     #[error("loading policy {digest}: {error}")]
     Load {
@@ -124,6 +91,8 @@ pub struct SlotView {
     pub active: PolicyInfo,
     /// How long recent decisions took (across versions).
     pub decisions: TimingSummary,
+    /// A candidate on trial (shadow or canary) and its counters.
+    pub candidate: Option<CandidateInfo>,
     /// Activation state and history.
     pub state: SlotState,
     /// Every version uploaded to the slot, oldest first.
@@ -218,7 +187,8 @@ impl PolicySlots {
             "policy active"
         );
         let timings = Arc::new(DecisionTimes::default());
-        Ok(Arc::new_cyclic(|this: &Weak<Self>| {
+        let trial = state.candidate.clone();
+        let slots = Arc::new_cyclic(|this: &Weak<Self>| {
             let first = guarded(
                 this,
                 &timings,
@@ -240,7 +210,22 @@ impl PolicySlots {
                 this: this.clone(),
                 changes: Mutex::new(()),
             }
-        }))
+        });
+        if let Some(trial) = trial {
+            match slots.guarded_version(
+                DEFAULT_SLOT,
+                &trial.digest,
+                &format!("candidate ({})", trial.by),
+            ) {
+                Ok(policy) => slots
+                    .active
+                    .set_candidate(Some(CandidateRun::new(policy, trial.mode))),
+                Err(error) => {
+                    tracing::warn!(digest = trial.digest, %error, "policy trial not resumed")
+                }
+            }
+        }
+        Ok(slots)
     }
 
     /// Counts a fault of `digest`; past the rule's limit, quarantines it on a thread of its own
@@ -405,12 +390,71 @@ impl PolicySlots {
         Ok(state)
     }
 
+    /// Puts a stored, valid version on trial beside the active one (`Shadow`) or for a share
+    /// of jobs (`Canary`). Replaces any trial already running.
+    pub fn trial(
+        &self,
+        slot: &str,
+        digest: &str,
+        mode: CandidateMode,
+        by: &str,
+    ) -> Result<SlotState, PolicyError> {
+        Self::check_slot(slot)?;
+        if let CandidateMode::Canary { percent } = mode
+            && percent > 100
+        {
+            return Err(PolicyError::BadPercent(percent));
+        }
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.registry.slot(slot)?;
+        let policy = self.guarded_version(slot, digest, &format!("candidate ({by})"))?;
+        self.active
+            .set_candidate(Some(CandidateRun::new(policy, mode)));
+        state.candidate = Some(CandidateState {
+            digest: digest.to_owned(),
+            mode,
+            by: by.to_owned(),
+        });
+        self.registry.set_slot(slot, &state)?;
+        tracing::info!(slot, digest, ?mode, by, "policy trial started");
+        Ok(state)
+    }
+
+    /// Makes the candidate on trial the active version and ends the trial.
+    pub fn promote(&self, slot: &str, by: &str) -> Result<SlotState, PolicyError> {
+        Self::check_slot(slot)?;
+        let digest = self
+            .registry
+            .slot(slot)?
+            .candidate
+            .map(|c| c.digest)
+            .ok_or_else(|| PolicyError::NoTrial(slot.to_owned()))?;
+        self.activate(slot, &digest, by)?;
+        self.abort(slot, by)
+    }
+
+    /// Ends the trial; the active version is untouched.
+    pub fn abort(&self, slot: &str, by: &str) -> Result<SlotState, PolicyError> {
+        Self::check_slot(slot)?;
+        let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = self.registry.slot(slot)?;
+        if state.candidate.take().is_none() {
+            return Err(PolicyError::NoTrial(slot.to_owned()));
+        }
+        self.active.set_candidate(None);
+        self.registry.set_slot(slot, &state)?;
+        tracing::info!(slot, by, "policy trial ended");
+        Ok(state)
+    }
+
     /// Deletes a version that is not active.
     pub fn delete(&self, slot: &str, digest: &str) -> Result<(), PolicyError> {
         Self::check_slot(slot)?;
         let _guard = self.changes.lock().unwrap_or_else(|e| e.into_inner());
         let mut state = self.registry.slot(slot)?;
-        if state.active.as_deref() == Some(digest) {
+        if state.active.as_deref() == Some(digest)
+            || state.candidate.as_ref().is_some_and(|c| c.digest == digest)
+        {
             return Err(PolicyError::Active(digest.to_owned()));
         }
         let in_slot = self
@@ -440,12 +484,19 @@ impl PolicySlots {
             name: slot.to_owned(),
             active: self.active.info(),
             decisions: self.timings.summary(),
+            candidate: self.active.candidate_info(),
             state: self.registry.slot(slot)?,
             versions: self.registry.versions(slot)?,
         })
     }
 
-    fn swap_to(&self, slot: &str, digest: &str, by: &str) -> Result<(), PolicyError> {
+    /// A stored, valid version, loaded and guarded.
+    fn guarded_version(
+        &self,
+        slot: &str,
+        digest: &str,
+        source: &str,
+    ) -> Result<GuardedPolicy, PolicyError> {
         let version = self
             .registry
             .version(digest)?
@@ -458,17 +509,20 @@ impl PolicySlots {
             return Err(PolicyError::NotValid(digest.to_owned()));
         }
         let plugin = load_stored(&self.runtime, &self.registry, digest)?;
-        let source = format!("registry ({by})");
-        let next = guarded(
+        Ok(guarded(
             &self.this,
             &self.timings,
             slot,
-            &source,
+            source,
             plugin,
             self.limits,
             self.pools.clone(),
-        );
-        self.active.current.store(Arc::new(next));
+        ))
+    }
+
+    fn swap_to(&self, slot: &str, digest: &str, by: &str) -> Result<(), PolicyError> {
+        let next = self.guarded_version(slot, digest, &format!("registry ({by})"))?;
+        self.active.set_current(next);
         tracing::info!(slot, digest, by, "policy activated");
         Ok(())
     }

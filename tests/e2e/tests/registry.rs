@@ -340,3 +340,107 @@ fn a_component_dropped_into_the_watched_directory_becomes_active() {
             .then_some(())
     });
 }
+
+#[test]
+fn a_shadow_is_compared_but_never_applied_then_promoted() {
+    let reef = Reef::start(&demo_config(""));
+    let active = active_digest(&reef);
+    let backoff = upload(&reef, "reef_policy_backoff").json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let answer = reef.post("/v1/policies/default/shadow", &json!({"digest": backoff}));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    // The default retries a usage error; the backoff shadow would give up. Only the default applies.
+    let id = reef.submit("demo", json!({"benchmark": benchmark("exit2.yml")}));
+    let job = reef.wait_done(&id, T);
+    assert_eq!(
+        (
+            job["reason"].as_str(),
+            job["attempts"].as_array().unwrap().len()
+        ),
+        (Some("exit_code:2"), 3)
+    );
+    let show = reef.get("/v1/policies/default").json();
+    assert_eq!(show["state"]["active"], active.as_str());
+    let candidate = &show["candidate"];
+    assert_eq!(
+        (candidate["mode"].as_str(), candidate["digest"].as_str()),
+        (Some("shadow"), Some(backoff.as_str()))
+    );
+    assert!(candidate["compared"].as_u64().unwrap() >= 4, "{candidate}");
+    assert!(
+        candidate["disagreements"].as_u64().unwrap() >= 1,
+        "{candidate}"
+    );
+    assert!(reef.log().contains("shadow policy disagrees"));
+    // One call promotes it.
+    assert_eq!(
+        reef.post("/v1/policies/default/promote", &json!({})).status,
+        200
+    );
+    assert_eq!(active_digest(&reef), backoff);
+    assert_eq!(
+        reef.get("/v1/policies/default").json()["candidate"],
+        Value::Null
+    );
+    reef.post("/v1/policies/default/abort", &json!({}))
+        .assert_problem(409, "no shadow or canary");
+}
+
+#[test]
+fn a_canary_decides_its_share_of_jobs_and_survives_a_restart() {
+    let config = demo_config("").replace("max_concurrency = 2", "max_concurrency = 4");
+    let reef = Reef::start(&config);
+    let active = active_digest(&reef);
+    let canary = upload(&reef, "reef_policy_growing_timeout").json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reef.post(
+        "/v1/policies/default/canary",
+        &json!({"digest": canary, "percent": 101}),
+    )
+    .assert_problem(422, "0 to 100");
+    let answer = reef.post(
+        "/v1/policies/default/canary",
+        &json!({"digest": canary, "percent": 30}),
+    );
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    let ids: Vec<String> = (0..200)
+        .map(|_| reef.submit("demo", json!({"benchmark": benchmark("success.yml")})))
+        .collect();
+    let by_canary = ids
+        .iter()
+        .filter(|id| {
+            let events = reef.get(&format!("/v1/jobs/{id}/events")).json();
+            let submit = &events["events"][0];
+            assert!(
+                submit["policy"] == active.as_str() || submit["policy"] == canary.as_str(),
+                "{submit}"
+            );
+            submit["policy"] == canary.as_str()
+        })
+        .count();
+    assert!(
+        (35..=85).contains(&by_canary),
+        "30% of 200 jobs decided by the canary, got {by_canary}"
+    );
+    let dir = reef.kill9();
+    let reef = Reef::start_in(dir, &config, &[]);
+    let candidate = reef.get("/v1/policies/default").json()["candidate"].clone();
+    assert_eq!(
+        (candidate["mode"].as_str(), candidate["percent"].as_u64()),
+        (Some("canary"), Some(30)),
+        "{candidate}"
+    );
+    assert_eq!(
+        reef.post("/v1/policies/default/abort", &json!({})).status,
+        200
+    );
+    assert_eq!(
+        active_digest(&reef),
+        active,
+        "abort leaves the active version"
+    );
+}

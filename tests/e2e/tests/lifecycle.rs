@@ -179,6 +179,11 @@ fn a_killed_host_reattaches_to_a_running_attempt_and_finishes_it_once() {
     let reef = Reef::start(&config);
     let id = reef.submit("demo", json!({"benchmark": benchmark("slow.yml")}));
     reef.wait_state(&id, "running", T);
+    // Kill only once the runner really runs: a host killed between committing an attempt and
+    // starting its shim rightly declares that attempt lost and starts another.
+    reef_e2e::wait_for("the runner process", T, || {
+        (!reef_e2e::processes_with_env("REEF_JOB_ID", &id).is_empty()).then_some(())
+    });
     let dir = reef.kill9();
     // The attempt keeps running under its shim while no host is there.
     let reef = Reef::start_in(dir, &config, &[]);

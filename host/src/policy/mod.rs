@@ -17,6 +17,7 @@ mod native;
 pub mod registry;
 pub mod slots;
 pub mod timing;
+pub mod validation;
 pub mod wasm;
 pub mod watch;
 

@@ -280,41 +280,11 @@ impl Reef {
 
     /// Sends a request; `body` is sent as-is with a JSON content type when given.
     pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> Answer {
-        let url = format!("{}{}", self.url, path);
-        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
-        if let Some(token) = &self.token {
-            builder = builder.header("authorization", format!("Bearer {token}"));
-        }
-        let result = match body {
-            Some(body) => {
-                let request = builder
-                    .header("content-type", "application/json")
-                    .body(body.to_owned())
-                    .expect("request");
-                self.agent.run(request)
-            }
-            None => self.agent.run(builder.body(()).expect("request")),
-        };
-        let mut response =
-            result.unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()));
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let mut text = String::new();
-        response
-            .body_mut()
-            .as_reader()
-            .read_to_string(&mut text)
-            .expect("read body");
-        Answer {
-            status,
-            content_type,
-            text,
-        }
+        self.send(
+            method,
+            path,
+            body.map(|b| (b.as_bytes().to_vec(), "application/json")),
+        )
     }
 
     /// `GET path`.
@@ -324,19 +294,28 @@ impl Reef {
 
     /// `PUT path` with raw bytes (e.g. a policy component).
     pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> Answer {
+        self.send("PUT", path, Some((bytes.to_vec(), "application/wasm")))
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> Answer {
         let url = format!("{}{}", self.url, path);
-        let mut builder = ureq::http::Request::builder().method("PUT").uri(&url);
+        let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = &self.token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }
-        let request = builder
-            .header("content-type", "application/wasm")
-            .body(bytes.to_vec())
-            .expect("request");
-        let mut response = self
-            .agent
-            .run(request)
-            .unwrap_or_else(|e| panic!("PUT {path}: {e}\n{}", self.log()));
+        let (bytes, content_type) = body.unwrap_or_default();
+        if !content_type.is_empty() {
+            builder = builder.header("content-type", content_type);
+        }
+        let request = builder.body(bytes).expect("request");
+        let mut result = self.agent.run(request.clone());
+        if result.is_err() && method == "GET" {
+            // A server that refused an earlier request before reading its body closes that
+            // pooled connection; an idempotent request may simply go again.
+            result = self.agent.run(request);
+        }
+        let mut response =
+            result.unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()));
         let status = response.status().as_u16();
         let content_type = response
             .headers()

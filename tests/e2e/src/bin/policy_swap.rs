@@ -31,14 +31,11 @@
 //! plugins (`scripts/build-plugins.sh`) first, and run the release build for numbers worth
 //! quoting.
 
-use anyhow::{Context, Result, anyhow, bail, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use reef_e2e::{Reef, benchmark, demo_config, plugin};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-
-/// Usage line, printed for `--help` and with option errors.
-const USAGE: &str = "usage: policy_swap [--swaps N] [--jobs M]";
 
 /// The policy slot the engine decides with.
 const SLOT: &str = "/v1/policies/default";
@@ -77,52 +74,18 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(300);
 const POLL: Duration = Duration::from_millis(10);
 
 /// Command-line options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Parser)]
+#[command(
+    name = "policy_swap",
+    about = "Policy upload-to-active and swap-under-load benchmark"
+)]
 struct Options {
-    /// Swaps in phase B (`--swaps`).
+    /// Swaps in phase B.
+    #[arg(long, default_value_t = 50, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     swaps: usize,
-    /// Jobs per phase (`--jobs`).
+    /// Jobs per phase (at most 1000, so a phase's decisions fit reef's 4096-decision window).
+    #[arg(long, default_value_t = 400, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_JOBS as u64))]
     jobs: usize,
-}
-
-impl Options {
-    /// Parses `--swaps N` and `--jobs M` (also as `--flag=value`).
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
-        let mut options = Options {
-            swaps: 50,
-            jobs: 400,
-        };
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            let (flag, value) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_owned(), value.to_owned()),
-                None => {
-                    let value = args
-                        .next()
-                        .with_context(|| format!("{arg} needs a value; {USAGE}"))?;
-                    (arg, value)
-                }
-            };
-            let number: usize = value
-                .parse()
-                .with_context(|| format!("{flag}: {value:?} is not a number"))?;
-            ensure!(number > 0, "{flag} must be at least 1");
-            match flag.as_str() {
-                "--swaps" => options.swaps = number,
-                "--jobs" => options.jobs = number,
-                _ => bail!("unknown option {flag}; {USAGE}"),
-            }
-        }
-        ensure!(
-            options.jobs <= MAX_JOBS,
-            "--jobs must be at most {MAX_JOBS} so that a phase's decisions fit reef's window of {WINDOW}"
-        );
-        Ok(options)
-    }
 }
 
 /// The `decisions` summary of `GET /v1/policies/default`.
@@ -208,7 +171,7 @@ struct LastSwap {
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse(std::env::args().skip(1))?;
+    let options = <Options as clap::Parser>::parse();
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {

@@ -22,7 +22,7 @@
 //! Usage: `throughput [--jobs N] [--concurrency C] [--clients K]` (defaults 2000, 2, 4). Run the
 //! release build (`scripts/bench-throughput.sh`) for numbers worth quoting.
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use reef_e2e::{Reef, wait_for};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -42,54 +42,21 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 const POLL: Duration = Duration::from_millis(5);
 
 /// Command-line options.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, clap::Parser)]
+#[command(
+    name = "throughput",
+    about = "Trivial-job throughput of reef beside xargs -P"
+)]
 struct Options {
-    /// Jobs to submit (`--jobs`).
+    /// Jobs to submit.
+    #[arg(long, default_value_t = 2000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     jobs: usize,
-    /// reef's `[scheduler] max_concurrency` and xargs' `-P` (`--concurrency`).
+    /// reef's `[scheduler] max_concurrency` and xargs' `-P`.
+    #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
-    /// Submitting client threads (`--clients`).
+    /// Submitting client threads.
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     clients: usize,
-}
-
-impl Options {
-    /// Parses `--jobs N`, `--concurrency C` and `--clients K` (also as `--flag=value`).
-    fn parse(args: impl IntoIterator<Item = String>) -> Result<Options> {
-        let mut options = Options {
-            jobs: 2000,
-            concurrency: 2,
-            clients: 4,
-        };
-        let mut args = args.into_iter();
-        while let Some(arg) = args.next() {
-            if arg == "-h" || arg == "--help" {
-                println!("usage: throughput [--jobs N] [--concurrency C] [--clients K]");
-                std::process::exit(0);
-            }
-            let (flag, value) = match arg.split_once('=') {
-                Some((flag, value)) => (flag.to_owned(), value.to_owned()),
-                None => {
-                    let value = args
-                        .next()
-                        .with_context(|| format!("{arg} needs a value"))?;
-                    (arg, value)
-                }
-            };
-            let number: usize = value
-                .parse()
-                .with_context(|| format!("{flag}: {value:?} is not a number"))?;
-            ensure!(number > 0, "{flag} must be at least 1");
-            match flag.as_str() {
-                "--jobs" => options.jobs = number,
-                "--concurrency" => options.concurrency = number,
-                "--clients" => options.clients = number,
-                _ => bail!(
-                    "unknown option {flag}; usage: throughput [--jobs N] [--concurrency C] [--clients K]"
-                ),
-            }
-        }
-        Ok(options)
-    }
 }
 
 /// What the reef run measured.
@@ -103,7 +70,7 @@ struct ReefRun {
 }
 
 fn main() -> Result<()> {
-    let options = Options::parse(std::env::args().skip(1))?;
+    let options = <Options as clap::Parser>::parse();
     let profile = if cfg!(debug_assertions) {
         "debug"
     } else {

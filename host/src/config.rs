@@ -117,6 +117,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body.
     pub max_body: ByteSize,
+    /// How long an `Idempotency-Key` of `POST /v1/jobs` is remembered.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -124,6 +127,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             max_body: ByteSize::mib(1),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
         }
     }
 }

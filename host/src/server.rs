@@ -151,13 +151,10 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.scheduler.candidate_window as usize,
         supervisor,
     )?;
-    let jobs = Arc::new(JobService::new(
-        store,
-        engine,
-        runners.clone(),
-        policy,
-        layout,
-    ));
+    let jobs = Arc::new(
+        JobService::new(store, engine, runners.clone(), policy, layout)
+            .with_idempotency_ttl(config.server.idempotency_ttl),
+    );
     let state = AppState {
         jobs,
         policies: slots,

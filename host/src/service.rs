@@ -7,7 +7,7 @@ use crate::model::{Attempt, Job};
 use crate::params::ParamError;
 use crate::policy::{self, AdmitDecision, AdmitInput, Policy};
 use crate::runner::RunnerSet;
-use crate::store::{JobFilter, JobStore, StoreError};
+use crate::store::{JobFilter, JobStore, KeyedInsert, StoreError};
 use crate::supervisor::AttemptLayout;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -140,6 +140,9 @@ pub enum ServiceError {
     /// The host is stopping.
     #[error("the host is shutting down")]
     Stopping,
+    /// An idempotency key was reused with a different request.
+    #[error("this Idempotency-Key was already used for a different request (job {0})")]
+    KeyReused(String),
 }
 
 impl From<EngineError> for ServiceError {
@@ -152,6 +155,15 @@ impl From<EngineError> for ServiceError {
     }
 }
 
+/// An `Idempotency-Key` and the digest of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The key as the caller sent it.
+    pub key: String,
+    /// SHA-256 of the request body.
+    pub body_sha256: String,
+}
+
 /// The job operations of the API.
 pub struct JobService {
     store: JobStore,
@@ -160,6 +172,7 @@ pub struct JobService {
     policy: Arc<dyn Policy>,
     layout: AttemptLayout,
     ids: Mutex<ulid::Generator>,
+    idempotency_ttl: std::time::Duration,
 }
 
 impl JobService {
@@ -178,7 +191,14 @@ impl JobService {
             policy,
             layout,
             ids: Mutex::new(ulid::Generator::new()),
+            idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
         }
+    }
+
+    /// How long idempotency keys are remembered.
+    pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// The engine handle (for health checks).
@@ -188,6 +208,22 @@ impl JobService {
 
     /// Validates, admits and durably stores a job, then hands it to the scheduler.
     pub async fn submit(&self, request: SubmitRequest) -> Result<Job, ServiceError> {
+        self.submit_once(request, None).await.map(|(job, _)| job)
+    }
+
+    /// Like [`JobService::submit`], under an optional idempotency key: a replay of the same
+    /// request returns the job created the first time (`true` in the answer), the same key with
+    /// a different request is refused, and concurrent duplicates create one job.
+    pub async fn submit_once(
+        &self,
+        request: SubmitRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<(Job, bool), ServiceError> {
+        if let Some(key) = &key
+            && let Some(job) = self.replayed(key).await?
+        {
+            return Ok((job, true));
+        }
         let runner = self
             .runners
             .get(&request.runner)
@@ -236,11 +272,45 @@ impl JobService {
         }
         let store = self.store.clone();
         let stored = job.clone();
-        tokio::task::spawn_blocking(move || store.insert_job(&stored, Some(admitted_by)))
+        let ttl = self.idempotency_ttl;
+        let inserted = tokio::task::spawn_blocking(move || match &key {
+            None => store
+                .insert_job(&stored, Some(admitted_by))
+                .map(|_| KeyedInsert::Created),
+            Some(key) => {
+                store.insert_job_keyed(&stored, Some(admitted_by), &key.key, &key.body_sha256, ttl)
+            }
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)??;
+        match inserted {
+            KeyedInsert::Created => {
+                self.engine.submitted(job.clone());
+                Ok((job, false))
+            }
+            // A concurrent duplicate won the race: answer its job.
+            KeyedInsert::Replay(id) => Ok((self.get(&id).await?.job, true)),
+            KeyedInsert::Conflict(id) => Err(ServiceError::KeyReused(id)),
+        }
+    }
+
+    /// The job an earlier request with this key created, when the bodies match.
+    async fn replayed(&self, key: &IdempotencyKey) -> Result<Option<Job>, ServiceError> {
+        let store = self.store.clone();
+        let (name, hash, ttl) = (
+            key.key.clone(),
+            key.body_sha256.clone(),
+            self.idempotency_ttl,
+        );
+        // A keyed insert of nothing: answers Replay/Conflict for a known key without writing.
+        let known = tokio::task::spawn_blocking(move || store.lookup_key(&name, &hash, ttl))
             .await
             .map_err(|_| ServiceError::Stopping)??;
-        self.engine.submitted(job.clone());
-        Ok(job)
+        match known {
+            Some(KeyedInsert::Replay(id)) => Ok(Some(self.get(&id).await?.job)),
+            Some(KeyedInsert::Conflict(id)) => Err(ServiceError::KeyReused(id)),
+            _ => Ok(None),
+        }
     }
 
     fn next_id(&self) -> Result<String, ServiceError> {

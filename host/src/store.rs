@@ -14,6 +14,7 @@
 
 use crate::lifecycle::{JobEvent, JobState};
 use crate::model::{Attempt, Job};
+use crate::time::Timestamp;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,29 @@ const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
+
+/// Events kept for live subscribers that fall behind (they then read the store).
+const EVENT_BUFFER: usize = 4096;
+
+/// What an `Idempotency-Key` remembers.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct KeyRecord {
+    job_id: String,
+    body_sha256: String,
+    expires_at: Timestamp,
+}
+
+/// The outcome of inserting a job under an idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyedInsert {
+    /// The job was created.
+    Created,
+    /// The key was used before with the same body: this is that job's id.
+    Replay(String),
+    /// The key was used before with a different body.
+    Conflict(String),
+}
 
 /// Version of the table layout; a database of another version is refused, not misread.
 pub const SCHEMA_VERSION: u64 = 1;
@@ -97,6 +121,7 @@ impl JobFilter {
 #[derive(Clone)]
 pub struct JobStore {
     db: Arc<Database>,
+    events: tokio::sync::broadcast::Sender<JobEvent>,
 }
 
 impl JobStore {
@@ -122,9 +147,14 @@ impl JobStore {
             db!(txn.open_table(JOBS))?;
             db!(txn.open_table(ATTEMPTS))?;
             db!(txn.open_table(EVENTS))?;
+            db!(txn.open_table(IDEMPOTENCY))?;
         }
         db!(txn.commit())?;
-        Ok(Self { db: Arc::new(db) })
+        let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
+        Ok(Self {
+            db: Arc::new(db),
+            events,
+        })
     }
 
     /// The underlying database, for other tables kept in the same file (the policy registry).
@@ -149,34 +179,136 @@ impl JobStore {
     }
 
     /// Applies a batch of changes in one durable transaction; returns the stored events with
-    /// their sequence numbers.
+    /// their sequence numbers (also published to subscribers, after the commit).
     pub fn write(&self, changes: &[Change]) -> Result<Vec<JobEvent>, StoreError> {
         let txn = db!(self.db.begin_write())?;
-        let mut stored = Vec::new();
+        let stored = write_changes(&txn, changes)?;
+        db!(txn.commit())?;
+        self.publish(&stored);
+        Ok(stored)
+    }
+
+    /// Stores a new job under an idempotency key, atomically: a key seen before (and not expired)
+    /// creates nothing and answers the earlier job, or a conflict when the body differed.
+    pub fn insert_job_keyed(
+        &self,
+        job: &Job,
+        admitted_by: Option<String>,
+        key: &str,
+        body_sha256: &str,
+        ttl: std::time::Duration,
+    ) -> Result<KeyedInsert, StoreError> {
+        let now = Timestamp::now();
+        let txn = db!(self.db.begin_write())?;
+        let stored;
         {
-            let mut jobs = db!(txn.open_table(JOBS))?;
-            let mut attempts = db!(txn.open_table(ATTEMPTS))?;
-            let mut events = db!(txn.open_table(EVENTS))?;
-            let mut seq = db!(events.last())?.map(|(k, _)| k.value()).unwrap_or(0);
-            for change in changes {
-                db!(jobs.insert(change.job.id.as_str(), encode(&change.job).as_slice()))?;
-                if let Some(attempt) = &change.attempt {
-                    db!(attempts.insert(
-                        (change.job.id.as_str(), attempt.n),
-                        encode(attempt).as_slice()
-                    ))?;
+            let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
+            let earlier: Option<KeyRecord> = db!(keys.get(key))?
+                .map(|v| decode(key, v.value()))
+                .transpose()?;
+            if let Some(earlier) = earlier.filter(|r| r.expires_at > now) {
+                return Ok(if earlier.body_sha256 == body_sha256 {
+                    KeyedInsert::Replay(earlier.job_id)
+                } else {
+                    KeyedInsert::Conflict(earlier.job_id)
+                });
+            }
+            let record = KeyRecord {
+                job_id: job.id.clone(),
+                body_sha256: body_sha256.to_owned(),
+                expires_at: now.plus(ttl),
+            };
+            db!(keys.insert(key, encode(&record).as_slice()))?;
+        }
+        let mut event = JobEvent::created(job);
+        event.policy = admitted_by;
+        stored = write_changes(
+            &txn,
+            &[Change {
+                job: job.clone(),
+                attempt: None,
+                events: vec![event],
+            }],
+        )?;
+        db!(txn.commit())?;
+        self.publish(&stored);
+        Ok(KeyedInsert::Created)
+    }
+
+    /// What a key seen before says about a request with this body: `Replay` of its job,
+    /// `Conflict`, or `None` when the key is unknown or expired.
+    pub fn lookup_key(
+        &self,
+        key: &str,
+        body_sha256: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<KeyedInsert>, StoreError> {
+        let now = Timestamp::now();
+        let txn = db!(self.db.begin_read())?;
+        let keys = db!(txn.open_table(IDEMPOTENCY))?;
+        let record: Option<KeyRecord> = db!(keys.get(key))?
+            .map(|v| decode(key, v.value()))
+            .transpose()?;
+        Ok(record.filter(|r| r.expires_at > now).map(|r| {
+            if r.body_sha256 == body_sha256 {
+                KeyedInsert::Replay(r.job_id)
+            } else {
+                KeyedInsert::Conflict(r.job_id)
+            }
+        }))
+    }
+
+    /// Removes expired idempotency keys, at most `limit` per call; returns how many went.
+    pub fn expire_keys(&self, limit: usize) -> Result<usize, StoreError> {
+        let now = Timestamp::now();
+        let txn = db!(self.db.begin_write())?;
+        let mut expired = Vec::new();
+        {
+            let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
+            for entry in db!(keys.iter())? {
+                let (key, value) = db!(entry)?;
+                let record: KeyRecord = decode(key.value(), value.value())?;
+                if record.expires_at <= now {
+                    expired.push(key.value().to_owned());
+                    if expired.len() == limit {
+                        break;
+                    }
                 }
-                for event in &change.events {
-                    seq += 1;
-                    let mut event = event.clone();
-                    event.seq = seq;
-                    db!(events.insert(seq, encode(&event).as_slice()))?;
-                    stored.push(event);
-                }
+            }
+            for key in &expired {
+                db!(keys.remove(key.as_str()))?;
             }
         }
         db!(txn.commit())?;
-        Ok(stored)
+        Ok(expired.len())
+    }
+
+    /// Live events, as they are committed. A receiver that falls behind gets a `Lagged` error
+    /// and should read the gap with [`JobStore::events_after`].
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<JobEvent> {
+        self.events.subscribe()
+    }
+
+    /// Up to `limit` events with a sequence number above `seq`, oldest first.
+    pub fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<JobEvent>, StoreError> {
+        let txn = db!(self.db.begin_read())?;
+        let table = db!(txn.open_table(EVENTS))?;
+        let mut out = Vec::new();
+        for entry in db!(table.range(seq + 1..))? {
+            let (key, value) = db!(entry)?;
+            out.push(decode(&key.value().to_string(), value.value())?);
+            if out.len() == limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn publish(&self, events: &[JobEvent]) {
+        for event in events {
+            // No subscriber is fine.
+            let _ = self.events.send(event.clone());
+        }
     }
 
     /// The job called `id`.
@@ -275,6 +407,35 @@ impl JobStore {
         }
         Ok(out)
     }
+}
+
+/// Writes `changes` into `txn`, numbering their events.
+fn write_changes(
+    txn: &redb::WriteTransaction,
+    changes: &[Change],
+) -> Result<Vec<JobEvent>, StoreError> {
+    let mut stored = Vec::new();
+    let mut jobs = db!(txn.open_table(JOBS))?;
+    let mut attempts = db!(txn.open_table(ATTEMPTS))?;
+    let mut events = db!(txn.open_table(EVENTS))?;
+    let mut seq = db!(events.last())?.map(|(k, _)| k.value()).unwrap_or(0);
+    for change in changes {
+        db!(jobs.insert(change.job.id.as_str(), encode(&change.job).as_slice()))?;
+        if let Some(attempt) = &change.attempt {
+            db!(attempts.insert(
+                (change.job.id.as_str(), attempt.n),
+                encode(attempt).as_slice()
+            ))?;
+        }
+        for event in &change.events {
+            seq += 1;
+            let mut event = event.clone();
+            event.seq = seq;
+            db!(events.insert(seq, encode(&event).as_slice()))?;
+            stored.push(event);
+        }
+    }
+    Ok(stored)
 }
 
 fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {

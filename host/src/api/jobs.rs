@@ -3,7 +3,9 @@
 use super::AppState;
 use super::problem::Problem;
 use crate::model::Job;
-use crate::service::{JobPage, JobView, ListQuery, LogStream, RunnerView, SubmitRequest};
+use crate::service::{
+    IdempotencyKey, JobPage, JobView, ListQuery, LogStream, RunnerView, SubmitRequest,
+};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -14,16 +16,55 @@ use serde::Deserialize;
 /// `POST /v1/jobs`
 pub async fn submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<Response, Problem> {
     let Json(request) = body?;
-    let job = state.jobs.submit(request).await?;
+    let key = match headers.get("idempotency-key") {
+        Some(value) => Some(idempotency_key(value, &request)?),
+        None => None,
+    };
+    let (job, replayed) = state.jobs.submit_once(request, key).await?;
     let location = format!("/v1/jobs/{}", job.id);
     let mut response = (StatusCode::CREATED, Json(job)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// Longest accepted `Idempotency-Key`.
+const MAX_KEY_LEN: usize = 255;
+
+fn idempotency_key(
+    value: &HeaderValue,
+    request: &SubmitRequest,
+) -> Result<IdempotencyKey, Problem> {
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| {
+            !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-idempotency-key",
+                format!("Idempotency-Key must be 1 to {MAX_KEY_LEN} visible ASCII characters"),
+            )
+        })?;
+    // The parsed request, re-serialised, so formatting differences do not count as a change.
+    let canonical = serde_json::to_vec(request).unwrap_or_default();
+    use sha2::Digest;
+    Ok(IdempotencyKey {
+        key: key.to_owned(),
+        body_sha256: format!("{:x}", sha2::Sha256::digest(&canonical)),
+    })
 }
 
 /// Query of `GET /v1/jobs`.

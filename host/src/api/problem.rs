@@ -80,6 +80,9 @@ impl From<ServiceError> for Problem {
             ServiceError::NotAvailable(_) => (StatusCode::NOT_FOUND, "not-available"),
             ServiceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
             ServiceError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
+            ServiceError::KeyReused(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused")
+            }
         };
         if matches!(e, ServiceError::Store(_)) {
             tracing::error!(error = %e, "request failed in the state store");

@@ -284,7 +284,14 @@ impl Reef {
             method,
             path,
             body.map(|b| (b.as_bytes().to_vec(), "application/json")),
+            &[],
         )
+    }
+
+    /// `POST path` with a JSON body and extra headers.
+    pub fn post_with(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Answer {
+        let body = (body.to_string().into_bytes(), "application/json");
+        self.send("POST", path, Some(body), headers)
     }
 
     /// `GET path`.
@@ -294,12 +301,21 @@ impl Reef {
 
     /// `PUT path` with raw bytes (e.g. a policy component).
     pub fn put_bytes(&self, path: &str, bytes: &[u8]) -> Answer {
-        self.send("PUT", path, Some((bytes.to_vec(), "application/wasm")))
+        self.send("PUT", path, Some((bytes.to_vec(), "application/wasm")), &[])
     }
 
-    fn send(&self, method: &str, path: &str, body: Option<(Vec<u8>, &str)>) -> Answer {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(Vec<u8>, &str)>,
+        headers: &[(&str, &str)],
+    ) -> Answer {
         let url = format!("{}{}", self.url, path);
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         if let Some(token) = &self.token {
             builder = builder.header("authorization", format!("Bearer {token}"));
         }

@@ -158,3 +158,47 @@ fn runners_health_and_pagination() {
     }
     assert_eq!(seen, ids);
 }
+
+#[test]
+fn idempotency_keys_make_a_submit_safe_to_repeat() {
+    let reef = Reef::start(&demo_config("[server]\nidempotency_ttl = \"1h\""));
+    let body = json!({"runner": "demo", "params": {"benchmark": benchmark("success.yml")}});
+    let keyed = |key: &str, body: &serde_json::Value| {
+        let answer = reef.post_with("/v1/jobs", body, &[("idempotency-key", key)]);
+        let json = serde_json::from_str(&answer.text).unwrap_or(serde_json::Value::Null);
+        (answer.status, json)
+    };
+    let (status, first) = keyed("order-42", &body);
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = keyed("order-42", &body);
+    assert_eq!(
+        (status, &again["id"]),
+        (201, &first["id"]),
+        "a replay returns the same job"
+    );
+    let other = json!({"runner": "demo", "params": {"benchmark": benchmark("slow.yml")}});
+    let (status, problem) = keyed("order-42", &other);
+    assert_eq!(status, 422, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key"),
+        "{problem}"
+    );
+    // Concurrent duplicates create one job.
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| keyed("burst-7", &body).1["id"].as_str().unwrap().to_owned()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
+    let listed = reef.get("/v1/jobs?limit=100").json()["jobs"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(listed, 2, "one job per key");
+    let (status, _) = keyed("bad key with spaces", &body);
+    assert_eq!(status, 400);
+}

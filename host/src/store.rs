@@ -200,7 +200,6 @@ impl JobStore {
     ) -> Result<KeyedInsert, StoreError> {
         let now = Timestamp::now();
         let txn = db!(self.db.begin_write())?;
-        let stored;
         {
             let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
             let earlier: Option<KeyRecord> = db!(keys.get(key))?
@@ -222,7 +221,7 @@ impl JobStore {
         }
         let mut event = JobEvent::created(job);
         event.policy = admitted_by;
-        stored = write_changes(
+        let stored = write_changes(
             &txn,
             &[Change {
                 job: job.clone(),

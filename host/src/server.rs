@@ -151,6 +151,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.scheduler.candidate_window as usize,
         supervisor,
     )?;
+    spawn_key_expiry(store.clone());
     let jobs = Arc::new(
         JobService::new(store, engine, runners.clone(), policy, layout)
             .with_idempotency_ttl(config.server.idempotency_ttl),
@@ -181,6 +182,22 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         .context("serving HTTP")?;
     tracing::info!("stopped; running attempts keep running under their shims");
     Ok(())
+}
+
+/// Drops expired idempotency keys now and then, in small batches.
+fn spawn_key_expiry(store: JobStore) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.expire_keys(1000)).await {
+                Ok(Ok(n)) if n > 0 => tracing::debug!(expired = n, "idempotency keys expired"),
+                Ok(Err(error)) => tracing::warn!(%error, "could not expire idempotency keys"),
+                _ => {}
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

@@ -202,3 +202,24 @@ fn idempotency_keys_make_a_submit_safe_to_repeat() {
     let (status, _) = keyed("bad key with spaces", &body);
     assert_eq!(status, 400);
 }
+
+#[test]
+fn an_expired_idempotency_key_can_be_used_again() {
+    let reef = Reef::start(&demo_config("[server]\nidempotency_ttl = \"300ms\""));
+    let submit = |bench: &str| {
+        let body = json!({"runner": "demo", "params": {"benchmark": benchmark(bench)}});
+        reef.post_with("/v1/jobs", &body, &[("idempotency-key", "nightly")])
+    };
+    let first = submit("success.yml");
+    assert_eq!(first.status, 201);
+    assert_eq!(
+        submit("slow.yml").status,
+        422,
+        "the key is still remembered"
+    );
+    let again = reef_e2e::wait_for("the key to expire", Duration::from_secs(10), || {
+        let answer = submit("slow.yml");
+        (answer.status == 201).then_some(answer)
+    });
+    assert_ne!(again.json()["id"], first.json()["id"]);
+}

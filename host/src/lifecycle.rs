@@ -10,8 +10,9 @@
 //!                     │  └──── fail ────► failed
 //!    queued / retry_wait / running ─ cancel ─► cancelled
 //! ```
-//! Terminal states (`succeeded`, `failed`, `cancelled`) accept no transition except an explicit
-//! re-drive later on. A running job becomes `cancelled` only once its process is gone.
+//! Terminal states accept no transition, except `redrive` of a `failed` or `cancelled` job back
+//! to `queued` (with a fresh attempt budget). A running job becomes `cancelled` only once its
+//! process is gone.
 
 use crate::model::Job;
 use crate::time::Timestamp;
@@ -101,6 +102,8 @@ pub enum Transition {
     },
     /// The job is cancelled (for a running job: its process is gone).
     Cancel,
+    /// A failed or cancelled job is run again, with a fresh attempt budget.
+    Redrive,
 }
 
 impl Transition {
@@ -113,6 +116,7 @@ impl Transition {
             Self::Succeed => "succeed",
             Self::Fail { .. } => "fail",
             Self::Cancel => "cancel",
+            Self::Redrive => "redrive",
         }
     }
 
@@ -125,6 +129,7 @@ impl Transition {
             (Running, Self::Succeed) => Some(Succeeded),
             (Running, Self::Fail { .. }) => Some(Failed),
             (Queued | RetryWait | Running, Self::Cancel) => Some(Cancelled),
+            (Failed | Cancelled, Self::Redrive) => Some(Queued),
             _ => None,
         }
     }
@@ -231,6 +236,12 @@ impl Job {
                 event.reason = Some(reason.clone());
                 self.reason = Some(reason);
             }
+            Transition::Redrive => {
+                self.reason = None;
+                self.next_run_at = None;
+                self.cancel_requested = false;
+                self.redriven_after = self.attempt_count;
+            }
             Transition::Cancel => {
                 self.next_run_at = None;
                 self.reason = Some("cancelled".to_owned());
@@ -297,6 +308,33 @@ mod tests {
                 assert_eq!(j, before, "a refused transition must not change the job");
             }
         }
+    }
+
+    #[test]
+    fn failed_and_cancelled_jobs_can_be_redriven_with_a_fresh_budget() {
+        let mut j = job();
+        j.apply(Transition::Start { attempt: 1 }, Timestamp(1))
+            .unwrap();
+        j.apply(
+            Transition::Fail {
+                reason: "exit_code:1".into(),
+            },
+            Timestamp(2),
+        )
+        .unwrap();
+        let e = j.apply(Transition::Redrive, Timestamp(3)).unwrap();
+        assert_eq!((e.from, e.to), (Some(JobState::Failed), JobState::Queued));
+        assert_eq!((j.reason.as_deref(), j.redriven_after), (None, 1));
+        j.apply(Transition::Cancel, Timestamp(4)).unwrap();
+        assert!(j.apply(Transition::Redrive, Timestamp(5)).is_ok());
+        let mut done = job();
+        done.apply(Transition::Start { attempt: 1 }, Timestamp(1))
+            .unwrap();
+        done.apply(Transition::Succeed, Timestamp(2)).unwrap();
+        assert!(
+            done.apply(Transition::Redrive, Timestamp(3)).is_err(),
+            "a success is final"
+        );
     }
 
     #[test]

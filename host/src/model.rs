@@ -38,6 +38,9 @@ pub struct Job {
     /// Cancellation was asked for while an attempt runs.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// Attempts made before the last re-drive; the policy's budget counts only later ones.
+    #[serde(default)]
+    pub redriven_after: u32,
     /// Resource pools set by the policy at admission, instead of the runner's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<String>>,
@@ -166,6 +169,7 @@ pub(crate) mod tests {
             attempt_count: 0,
             next_run_at: None,
             cancel_requested: false,
+            redriven_after: 0,
             resources: None,
         }
     }

@@ -140,6 +140,9 @@ pub enum ServiceError {
     /// The host is stopping.
     #[error("the host is shutting down")]
     Stopping,
+    /// The job's state does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
     /// An idempotency key was reused with a different request.
     #[error("this Idempotency-Key was already used for a different request (job {0})")]
     KeyReused(String),
@@ -151,6 +154,7 @@ impl From<EngineError> for ServiceError {
             EngineError::NotFound(id) => Self::NoJob(id),
             EngineError::Store(s) => Self::Store(s),
             EngineError::Stopped => Self::Stopping,
+            EngineError::NotAllowed(e) => Self::Conflict(e.to_string()),
         }
     }
 }
@@ -248,6 +252,7 @@ impl JobService {
             attempt_count: 0,
             next_run_at: None,
             cancel_requested: false,
+            redriven_after: 0,
             resources: None,
         };
         let decision = self.policy.admit(&AdmitInput {
@@ -405,6 +410,12 @@ impl JobService {
     pub async fn cancel(&self, id: &str) -> Result<Job, ServiceError> {
         check_id(id)?;
         Ok(self.engine.cancel(id).await?)
+    }
+
+    /// Runs a failed or cancelled job again, with a fresh attempt budget.
+    pub async fn retry(&self, id: &str) -> Result<Job, ServiceError> {
+        check_id(id)?;
+        Ok(self.engine.redrive(id).await?)
     }
 
     /// Log bytes of an attempt (the latest by default) from `offset`, at most

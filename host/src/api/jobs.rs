@@ -113,6 +113,14 @@ pub async fn cancel(
     Ok(Json(state.jobs.cancel(&id).await?))
 }
 
+/// `POST /v1/jobs/{id}/retry`: runs a failed or cancelled job again (409 otherwise).
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Job>, Problem> {
+    Ok(Json(state.jobs.retry(&id).await?))
+}
+
 /// Query of `GET /v1/jobs/{id}/logs`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -50,6 +50,7 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
     let submit = Router::new()
         .route("/v1/jobs", post(jobs::submit))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require::<{ Scope::Submit as u8 }>,

@@ -80,6 +80,7 @@ impl From<ServiceError> for Problem {
             ServiceError::NotAvailable(_) => (StatusCode::NOT_FOUND, "not-available"),
             ServiceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
             ServiceError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),
+            ServiceError::Conflict(_) => (StatusCode::CONFLICT, "state-conflict"),
             ServiceError::KeyReused(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency-key-reused")
             }

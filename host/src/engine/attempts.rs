@@ -40,7 +40,7 @@ impl Engine {
             return Ok(());
         };
         let n = job.attempt_count + 1;
-        let history = self.history(&job.id)?;
+        let history = self.history(&job)?;
         let now = Timestamp::now();
         let decided = self.policy.plan(&PlanInput {
             job: policy::inputs::job(&job),
@@ -219,12 +219,12 @@ impl Engine {
         Ok(())
     }
 
-    /// Finished attempts of a job, oldest first, as the policy sees them.
-    fn history(&self, job_id: &str) -> Result<Vec<policy::PolicyAttempt>, EngineError> {
-        let attempts = tokio::task::block_in_place(|| self.store.attempts(job_id))?;
+    /// Finished attempts of a job since its last re-drive, oldest first, as the policy sees them.
+    fn history(&self, job: &Job) -> Result<Vec<policy::PolicyAttempt>, EngineError> {
+        let attempts = tokio::task::block_in_place(|| self.store.attempts(&job.id))?;
         Ok(attempts
             .iter()
-            .filter(|a| a.state != AttemptState::Running)
+            .filter(|a| a.state != AttemptState::Running && a.n > job.redriven_after)
             .map(policy::inputs::attempt)
             .collect())
     }
@@ -237,7 +237,7 @@ impl Engine {
         now: Timestamp,
     ) -> Result<ExitInput, EngineError> {
         let history = self
-            .history(&job.id)?
+            .history(job)?
             .into_iter()
             .filter(|a| a.number != attempt.n)
             .collect();

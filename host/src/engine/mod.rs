@@ -52,11 +52,18 @@ pub enum EngineError {
     /// The engine is not running (the host is stopping).
     #[error("the scheduler is not running")]
     Stopped,
+    /// The job's state does not allow this.
+    #[error(transparent)]
+    NotAllowed(#[from] crate::lifecycle::InvalidTransition),
 }
 
 enum Command {
     Submitted(Box<Job>),
     Cancel {
+        job_id: String,
+        reply: oneshot::Sender<Result<Job, EngineError>>,
+    },
+    Redrive {
         job_id: String,
         reply: oneshot::Sender<Result<Job, EngineError>>,
     },
@@ -125,6 +132,18 @@ impl EngineHandle {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Cancel {
+                job_id: job_id.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Runs a failed or cancelled job again.
+    pub async fn redrive(&self, job_id: &str) -> Result<Job, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Redrive {
                 job_id: job_id.to_owned(),
                 reply,
             })
@@ -243,6 +262,9 @@ impl Engine {
             Command::Cancel { job_id, reply } => {
                 let _ = reply.send(self.cancel(&job_id));
             }
+            Command::Redrive { job_id, reply } => {
+                let _ = reply.send(self.redrive(&job_id));
+            }
             Command::AttemptEnded {
                 job_id,
                 attempt,
@@ -355,6 +377,19 @@ impl Engine {
             // Cancelling a finished job changes nothing.
             _ => {}
         }
+        Ok(job)
+    }
+
+    fn redrive(&mut self, job_id: &str) -> Result<Job, EngineError> {
+        let mut job = self.load(job_id)?;
+        let event = job.apply(Transition::Redrive, Timestamp::now())?;
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: None,
+            events: vec![event],
+        }])?;
+        self.enqueue(&job);
+        tracing::info!(job_id, "re-driven");
         Ok(job)
     }
 

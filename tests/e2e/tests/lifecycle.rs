@@ -226,3 +226,37 @@ fn an_attempt_that_ended_while_the_host_was_down_is_finished_from_its_exit_recor
         "attempt 1 was finished from its record: {job}"
     );
 }
+
+#[test]
+fn a_failed_job_can_be_redriven_with_a_fresh_attempt_budget() {
+    let reef = Reef::start(&demo_config(""));
+    let id = reef.submit("demo", json!({"benchmark": benchmark("exit3.yml")}));
+    assert_eq!(
+        reef.wait_done(&id, T)["attempts"].as_array().unwrap().len(),
+        3
+    );
+    let answer = reef.post(&format!("/v1/jobs/{id}/retry"), &json!({}));
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.json()["reason"], serde_json::Value::Null);
+    let job = reef_e2e::wait_for("three more attempts", T, || {
+        let job = reef.job(&id);
+        (job["state"] == "failed" && job["attempts"].as_array().unwrap().len() == 6).then_some(job)
+    });
+    assert_eq!(job["reason"], "exit_code:3");
+    let transitions: Vec<String> = reef.get(&format!("/v1/jobs/{id}/events")).json()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["transition"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        transitions.contains(&"redrive".to_owned()),
+        "{transitions:?}"
+    );
+    let done = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+    reef.wait_done(&done, T);
+    reef.post(&format!("/v1/jobs/{done}/retry"), &json!({}))
+        .assert_problem(409, "cannot redrive from succeeded");
+    reef.post("/v1/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &json!({}))
+        .assert_problem(404, "does not exist");
+}

@@ -205,6 +205,11 @@ impl JobService {
         self
     }
 
+    /// The job store (for event streams).
+    pub fn store(&self) -> &JobStore {
+        &self.store
+    }
+
     /// The engine handle (for health checks).
     pub fn engine(&self) -> &EngineHandle {
         &self.engine

@@ -1,5 +1,6 @@
 //! The HTTP API (v1): routing, authentication and the thin handlers over [`JobService`].
 
+mod events;
 mod health;
 mod jobs;
 mod policies;
@@ -40,6 +41,7 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         .route("/v1/jobs/{id}/logs", get(jobs::logs))
         .route("/v1/jobs/{id}/result", get(jobs::result))
         .route("/v1/jobs/{id}/events", get(jobs::events))
+        .route("/v1/events", get(events::stream))
         .route("/v1/runners", get(jobs::runners))
         .route("/v1/policies", get(policies::list))
         .route("/v1/policies/{name}", get(policies::show))

@@ -3,7 +3,7 @@
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, limits_for};
+use crate::engine::{Engine, EngineHandle, limits_for};
 use crate::policy::Policy;
 use crate::policy::registry::PolicyRegistry;
 use crate::policy::slots::{PolicySlots, QuarantineRule, Seed};
@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub listen: Option<SocketAddr>,
     /// `--data-dir`.
     pub data_dir: Option<PathBuf>,
+    /// `--drain`: how long a stop waits for running attempts.
+    pub drain: Option<std::time::Duration>,
 }
 
 /// Loads and validates everything `serve` needs before it touches the network or the disk.
@@ -152,6 +154,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         supervisor,
     )?;
     spawn_key_expiry(store.clone());
+    let engine_handle = engine.clone();
     let jobs = Arc::new(
         JobService::new(store, engine, runners.clone(), policy, layout)
             .with_idempotency_ttl(config.server.idempotency_ttl),
@@ -177,11 +180,34 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         "reef is serving"
     );
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop(engine_handle, options.drain))
         .await
         .context("serving HTTP")?;
     tracing::info!("stopped; running attempts keep running under their shims");
     Ok(())
+}
+
+/// Resolves when the server should stop taking connections: at the first SIGTERM or SIGINT,
+/// or, with `drain`, once no attempt runs any more (or the drain deadline passes). From the
+/// first signal on, `/readyz` fails, submits get 503 and no attempt starts; a second signal
+/// exits at once.
+async fn stop(engine: EngineHandle, drain: Option<std::time::Duration>) {
+    shutdown_signal().await;
+    engine.stop();
+    tokio::spawn(async {
+        shutdown_signal().await;
+        tracing::warn!(
+            "second stop signal: exiting now; running attempts keep running under their shims"
+        );
+        std::process::exit(130);
+    });
+    let Some(drain) = drain else { return };
+    tracing::info!(deadline = ?drain, running = engine.status().running(), "draining: waiting for running attempts");
+    let deadline = tokio::time::Instant::now() + drain;
+    while engine.status().running() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    tracing::info!(left_running = engine.status().running(), "drain over");
 }
 
 /// Drops expired idempotency keys now and then, in small batches.

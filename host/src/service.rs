@@ -228,6 +228,9 @@ impl JobService {
         request: SubmitRequest,
         key: Option<IdempotencyKey>,
     ) -> Result<(Job, bool), ServiceError> {
+        if self.engine.status().stopping() {
+            return Err(ServiceError::Stopping);
+        }
         if let Some(key) = &key
             && let Some(job) = self.replayed(key).await?
         {

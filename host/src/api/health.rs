@@ -23,12 +23,14 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let since_tick = Timestamp::now().since(status.last_tick());
     let scheduler_ok = since_tick < SCHEDULER_STALE_AFTER;
     let store_ok = state.jobs.store_ok().await;
-    let ready = scheduler_ok && store_ok;
+    let accepting = !status.stopping();
+    let ready = scheduler_ok && store_ok && accepting;
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
             "state_store": {"ok": store_ok},
             "scheduler": {"ok": scheduler_ok, "last_tick_ms_ago": since_tick.as_millis() as u64},
+            "accepting": {"ok": accepting},
         },
         "queued": status.queued(),
         "running": status.running(),

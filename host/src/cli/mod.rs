@@ -60,6 +60,10 @@ enum Command {
         /// Directory of the state database and attempt files (overrides storage.data_dir).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// On SIGTERM/SIGINT, wait up to this long for running attempts to finish (e.g. `5m`)
+        /// instead of leaving them to their shims. A second signal stops at once.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        drain: Option<std::time::Duration>,
     },
     /// Work with policy plugins.
     Policy {
@@ -83,6 +87,7 @@ impl Cli {
                 config,
                 listen,
                 data_dir,
+                drain,
             } => {
                 let config = config.or_else(|| {
                     let default = PathBuf::from(DEFAULT_CONFIG);
@@ -93,6 +98,7 @@ impl Cli {
                     config,
                     listen,
                     data_dir,
+                    drain,
                 }))?;
                 Ok(0)
             }

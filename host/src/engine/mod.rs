@@ -75,11 +75,14 @@ enum Command {
     RetryDue {
         job_id: String,
     },
+    /// Nothing to do but run a pass (e.g. after a stop was requested).
+    Wake,
 }
 
 /// Liveness facts the health checks read, and the load snapshot admission decisions see.
 #[derive(Debug, Default)]
 pub struct EngineStatus {
+    stopping: std::sync::atomic::AtomicBool,
     last_tick_ms: AtomicU64,
     queued: AtomicU64,
     running: AtomicU64,
@@ -87,6 +90,11 @@ pub struct EngineStatus {
 }
 
 impl EngineStatus {
+    /// The host is stopping: no attempt starts, no job is accepted.
+    pub fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
     /// When the engine loop last ran.
     pub fn last_tick(&self) -> Timestamp {
         Timestamp(self.last_tick_ms.load(Ordering::Relaxed))
@@ -137,6 +145,12 @@ impl EngineHandle {
             })
             .map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Stops starting attempts (the host is going down); running ones are left alone.
+    pub fn stop(&self) {
+        self.status.stopping.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(Command::Wake);
     }
 
     /// Runs a failed or cancelled job again.
@@ -236,7 +250,9 @@ impl Engine {
             while let Ok(command) = rx.try_recv() {
                 self.handle(command);
             }
-            self.schedule();
+            if !self.status.stopping() {
+                self.schedule();
+            }
             self.status
                 .last_tick_ms
                 .store(Timestamp::now().0, Ordering::Relaxed);
@@ -279,6 +295,7 @@ impl Engine {
                     });
                 }
             }
+            Command::Wake => {}
             Command::RetryDue { job_id } => {
                 if let Err(error) = self.requeue(&job_id) {
                     tracing::error!(job_id, %error, "could not requeue a job; retrying");

@@ -193,6 +193,17 @@ impl Reef {
         env: &[(&str, &str)],
         listen: &str,
     ) -> Result<Reef, String> {
+        Self::try_start_with(dir, config, env, listen, &[])
+    }
+
+    /// Like [`Reef::try_start_in`] with extra `reef serve` arguments (e.g. `--drain 10s`).
+    pub fn try_start_with(
+        dir: tempfile::TempDir,
+        config: &str,
+        env: &[(&str, &str)],
+        listen: &str,
+        args: &[&str],
+    ) -> Result<Reef, String> {
         let work = dir.path().join("work");
         std::fs::create_dir_all(&work).expect("work dir");
         let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/benchmarks");
@@ -221,6 +232,7 @@ impl Reef {
             .arg(listen)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
+            .args(args)
             .env("REEF_LOG", "info,reef=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -398,6 +410,27 @@ impl Reef {
         self.stop_child(libc::SIGKILL);
         let dir = tempfile::tempdir().expect("tempdir");
         std::mem::replace(&mut self.dir, dir)
+    }
+
+    /// Sends `signal` to reef without waiting.
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on the pid of our own child, which has not been reaped yet.
+        unsafe { libc::kill(self.pid() as i32, signal) };
+    }
+
+    /// Waits up to `timeout` for reef to exit; true when it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> bool {
+        let Some(child) = self.child.as_mut() else {
+            return true;
+        };
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
     }
 
     /// Sends SIGTERM and waits for reef to exit.

@@ -138,12 +138,16 @@ impl Default for ServerConfig {
 pub struct StorageConfig {
     /// Directory holding the redb database and the attempt directories.
     pub data_dir: PathBuf,
+    /// Fold concurrent writes into shared transactions (each caller is still answered only once
+    /// its own write is durable). Off: one transaction per write.
+    pub group_commit: bool,
 }
 
 impl Default for StorageConfig {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from(".reef"),
+            group_commit: true,
         }
     }
 }

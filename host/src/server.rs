@@ -98,8 +98,8 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
     let db_path = data_dir.join(DB_FILE);
-    let store =
-        JobStore::open(&db_path).with_context(|| format!("opening {}", db_path.display()))?;
+    let store = JobStore::open_with(&db_path, config.storage.group_commit)
+        .with_context(|| format!("opening {}", db_path.display()))?;
     let shim = locate_shim(config.shim.path.as_deref()).context(
         "reef-shim not found: install it next to reef, put it on PATH, or set shim.path",
     )?;

@@ -54,6 +54,10 @@ struct Options {
     /// reef's `[scheduler] max_concurrency` and xargs' `-P`.
     #[arg(long, default_value_t = 2, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     concurrency: usize,
+    /// Fold concurrent writes into shared transactions (`[storage] group_commit`); `false`
+    /// commits every write on its own, for comparison.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    group_commit: bool,
     /// Submitting client threads.
     #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     clients: usize,
@@ -78,8 +82,8 @@ fn main() -> Result<()> {
     };
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads; {profile} build, nproc {nproc}",
-        options.jobs, options.concurrency, options.clients
+        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads, group commit {}; {profile} build, nproc {nproc}",
+        options.jobs, options.concurrency, options.clients, options.group_commit
     );
 
     let reef = run_reef(options)?;
@@ -131,11 +135,15 @@ fn run_reef(options: Options) -> Result<ReefRun> {
 [scheduler]
 max_concurrency = {concurrency}
 
+[storage]
+group_commit = {group_commit}
+
 [runners."{RUNNER}"]
 command = ["/bin/true"]
 timeout = "60s"
 "#,
-        concurrency = options.concurrency
+        concurrency = options.concurrency,
+        group_commit = options.group_commit
     );
     let reef = Reef::start(&config);
     wait_for("reef to be ready", Duration::from_secs(20), || {

@@ -47,6 +47,10 @@ pub enum KeyedInsert {
     Conflict(String),
 }
 
+mod group_commit;
+
+use group_commit::{GroupCommitter, Op};
+
 /// Version of the table layout; a database of another version is refused, not misread.
 pub const SCHEMA_VERSION: u64 = 1;
 
@@ -75,6 +79,9 @@ pub enum StoreError {
     /// A job that should exist does not.
     #[error("job {0} does not exist")]
     NoSuchJob(String),
+    /// A shared transaction failed; every write in it was rolled back.
+    #[error("state database: {0}")]
+    Batch(String),
 }
 
 macro_rules! db {
@@ -122,11 +129,19 @@ impl JobFilter {
 pub struct JobStore {
     db: Arc<Database>,
     events: tokio::sync::broadcast::Sender<JobEvent>,
+    committer: Option<Arc<GroupCommitter>>,
 }
 
 impl JobStore {
     /// Opens (or creates) the database file and checks its schema version.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with(path, true)
+    }
+
+    /// Opens the database; with `group_commit`, concurrent writes share transactions (each
+    /// caller still returns only once its own change is durable), otherwise every write is a
+    /// transaction of its own.
+    pub fn open_with(path: &Path, group_commit: bool) -> Result<Self, StoreError> {
         let db = db!(Database::create(path))?;
         let txn = db!(db.begin_write())?;
         {
@@ -151,9 +166,16 @@ impl JobStore {
         }
         db!(txn.commit())?;
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
+        let db = Arc::new(db);
+        let committer = if group_commit {
+            Some(Arc::new(GroupCommitter::start(db.clone(), events.clone())?))
+        } else {
+            None
+        };
         Ok(Self {
-            db: Arc::new(db),
+            db,
             events,
+            committer,
         })
     }
 
@@ -181,11 +203,20 @@ impl JobStore {
     /// Applies a batch of changes in one durable transaction; returns the stored events with
     /// their sequence numbers (also published to subscribers, after the commit).
     pub fn write(&self, changes: &[Change]) -> Result<Vec<JobEvent>, StoreError> {
+        let op = Op::Changes(changes.to_vec());
+        match &self.committer {
+            Some(committer) => committer.submit(op).map(|(_, events)| events),
+            None => self.run_alone(op).map(|(_, events)| events),
+        }
+    }
+
+    /// Runs one operation in a transaction of its own.
+    fn run_alone(&self, op: Op) -> Result<(Option<KeyedInsert>, Vec<JobEvent>), StoreError> {
         let txn = db!(self.db.begin_write())?;
-        let stored = write_changes(&txn, changes)?;
+        let done = apply(&txn, op)?;
         db!(txn.commit())?;
-        self.publish(&stored);
-        Ok(stored)
+        self.publish(&done.1);
+        Ok(done)
     }
 
     /// Stores a new job under an idempotency key, atomically: a key seen before (and not expired)
@@ -198,40 +229,18 @@ impl JobStore {
         body_sha256: &str,
         ttl: std::time::Duration,
     ) -> Result<KeyedInsert, StoreError> {
-        let now = Timestamp::now();
-        let txn = db!(self.db.begin_write())?;
-        {
-            let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
-            let earlier: Option<KeyRecord> = db!(keys.get(key))?
-                .map(|v| decode(key, v.value()))
-                .transpose()?;
-            if let Some(earlier) = earlier.filter(|r| r.expires_at > now) {
-                return Ok(if earlier.body_sha256 == body_sha256 {
-                    KeyedInsert::Replay(earlier.job_id)
-                } else {
-                    KeyedInsert::Conflict(earlier.job_id)
-                });
-            }
-            let record = KeyRecord {
-                job_id: job.id.clone(),
-                body_sha256: body_sha256.to_owned(),
-                expires_at: now.plus(ttl),
-            };
-            db!(keys.insert(key, encode(&record).as_slice()))?;
-        }
-        let mut event = JobEvent::created(job);
-        event.policy = admitted_by;
-        let stored = write_changes(
-            &txn,
-            &[Change {
-                job: job.clone(),
-                attempt: None,
-                events: vec![event],
-            }],
-        )?;
-        db!(txn.commit())?;
-        self.publish(&stored);
-        Ok(KeyedInsert::Created)
+        let op = Op::Keyed {
+            job: Box::new(job.clone()),
+            admitted_by,
+            key: key.to_owned(),
+            body_sha256: body_sha256.to_owned(),
+            ttl,
+        };
+        let (outcome, _) = match &self.committer {
+            Some(committer) => committer.submit(op)?,
+            None => self.run_alone(op)?,
+        };
+        Ok(outcome.unwrap_or(KeyedInsert::Created))
     }
 
     /// What a key seen before says about a request with this body: `Replay` of its job,
@@ -408,6 +417,53 @@ impl JobStore {
     }
 }
 
+/// Applies one operation inside `txn`: the outcome of a keyed insert, and the events written.
+pub(crate) fn apply(
+    txn: &redb::WriteTransaction,
+    op: Op,
+) -> Result<(Option<KeyedInsert>, Vec<JobEvent>), StoreError> {
+    match op {
+        Op::Changes(changes) => Ok((None, write_changes(txn, &changes)?)),
+        Op::Keyed {
+            job,
+            admitted_by,
+            key,
+            body_sha256,
+            ttl,
+        } => {
+            let now = Timestamp::now();
+            {
+                let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
+                let earlier: Option<KeyRecord> = db!(keys.get(key.as_str()))?
+                    .map(|v| decode(&key, v.value()))
+                    .transpose()?;
+                if let Some(earlier) = earlier.filter(|r| r.expires_at > now) {
+                    let outcome = if earlier.body_sha256 == body_sha256 {
+                        KeyedInsert::Replay(earlier.job_id)
+                    } else {
+                        KeyedInsert::Conflict(earlier.job_id)
+                    };
+                    return Ok((Some(outcome), Vec::new()));
+                }
+                let record = KeyRecord {
+                    job_id: job.id.clone(),
+                    body_sha256,
+                    expires_at: now.plus(ttl),
+                };
+                db!(keys.insert(key.as_str(), encode(&record).as_slice()))?;
+            }
+            let mut event = JobEvent::created(&job);
+            event.policy = admitted_by;
+            let change = Change {
+                job: *job,
+                attempt: None,
+                events: vec![event],
+            };
+            Ok((Some(KeyedInsert::Created), write_changes(txn, &[change])?))
+        }
+    }
+}
+
 /// Writes `changes` into `txn`, numbering their events.
 fn write_changes(
     txn: &redb::WriteTransaction,
@@ -502,6 +558,30 @@ mod tests {
             ["submit", "start"]
         );
         assert_eq!(store.unfinished_jobs().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn concurrent_writes_share_transactions_and_lose_nothing() {
+        let (_dir, store) = store();
+        std::thread::scope(|s| {
+            for t in 0..8 {
+                let store = store.clone();
+                s.spawn(move || {
+                    for i in 0..25 {
+                        store.insert_job(&job_n(t * 100 + i), None).unwrap();
+                    }
+                });
+            }
+        });
+        let (all, _) = store.list(&JobFilter::default(), 1000, None).unwrap();
+        assert_eq!(all.len(), 200);
+        let events = store.events_after(0, 1000).unwrap();
+        let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=200).collect::<Vec<_>>(),
+            "one event each, numbered without gaps"
+        );
     }
 
     #[test]

@@ -238,11 +238,67 @@ impl ShimSupervisor {
         found
     }
 
+    /// Kills (SIGKILL) every process of attempt `n` of `job_id` that outlived its shim, found by
+    /// the `REEF_JOB_ID` and `REEF_ATTEMPT` every runner and its descendants inherit; returns how
+    /// many. Repeats until none is left (a dying parent can reveal children).
+    pub fn kill_orphans(&self, job_id: &str, n: u32) -> usize {
+        let job = format!("REEF_JOB_ID={job_id}");
+        let attempt = format!("REEF_ATTEMPT={n}");
+        let mut killed = std::collections::BTreeSet::new();
+        for _ in 0..50 {
+            let found: Vec<u32> = all_pids()
+                .into_iter()
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                        let mut vars = environ.split(|b| *b == 0);
+                        let (mut has_job, mut has_attempt) = (false, false);
+                        for var in &mut vars {
+                            has_job |= var == job.as_bytes();
+                            has_attempt |= var == attempt.as_bytes();
+                        }
+                        has_job && has_attempt
+                    })
+                })
+                .filter(|pid| {
+                    // Zombies are already dead; their parent reaps them.
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|s| reef_shim::protocol::proc_stat_state(&s))
+                        .is_some_and(|state| state != 'Z')
+                })
+                .collect();
+            if found.is_empty() {
+                break;
+            }
+            for pid in found {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                killed.insert(pid);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        killed.len()
+    }
+
     /// The shim identity recorded in an attempt directory, if any.
     pub fn recorded_identity(&self, job_id: &str, n: u32) -> Option<ShimIdentity> {
         let bytes = std::fs::read(self.layout.paths(job_id, n).shim_identity).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
+}
+
+/// Pids of every process now in `/proc`.
+fn all_pids() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Finds `reef-shim`: the configured path, else next to the running executable, else on `PATH`.

@@ -150,6 +150,17 @@ impl Engine {
                 outcome::judge(record, attempt.success)
             }
             None => {
+                // The shim is gone without a record (killed, or the machine rebooted): whatever
+                // it supervised may still run, orphaned. Nothing of a lost attempt may survive.
+                let killed = self.supervisor.kill_orphans(&job.id, n);
+                if killed > 0 {
+                    tracing::warn!(
+                        job_id,
+                        attempt = n,
+                        killed,
+                        "killed processes left by a lost attempt"
+                    );
+                }
                 attempt.ended_at = Some(now);
                 Verdict::Failed {
                     reason: "lost".into(),

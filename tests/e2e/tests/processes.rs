@@ -135,3 +135,56 @@ fn a_hundred_megabytes_of_output_neither_grows_the_host_nor_the_log() {
         "host RSS grew from {before} KiB to {after} KiB"
     );
 }
+
+#[test]
+fn a_killed_shim_makes_its_attempt_lost_and_its_runner_is_cleaned_up() {
+    let reef = Reef::start(&demo_config(""));
+    let id = reef.submit("demo", json!({"benchmark": benchmark("slow.yml")}));
+    wait_for("the runner", T, || {
+        (!processes_with_env("REEF_JOB_ID", &id).is_empty()).then_some(())
+    });
+    let data = reef.dir.path().join("data").to_string_lossy().into_owned();
+    let shims = reef_e2e::find_shims(&data);
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    // SAFETY: kill(2) on a pid just read from /proc.
+    unsafe { libc::kill(shims[0] as i32, libc::SIGKILL) };
+    let job = reef.wait_done(&id, T);
+    assert_eq!(
+        job["state"], "succeeded",
+        "a lost attempt is retried: {job}"
+    );
+    let attempts = job["attempts"].as_array().unwrap();
+    assert_eq!(attempts[0]["state"], "lost", "{job}");
+    assert_eq!(attempts[0]["reason"], "lost");
+    let marks = reef_e2e::read_marks(&reef.work().join("marks"));
+    let ends = marks
+        .iter()
+        .filter(|(kind, job, _)| kind == "end" && *job == id)
+        .count();
+    assert_eq!(
+        ends, 1,
+        "the orphaned first runner was killed before it could finish"
+    );
+    assert!(processes_with_env("REEF_JOB_ID", &id).is_empty());
+}
+
+#[test]
+fn a_runner_killed_from_outside_is_a_signal_outcome() {
+    let reef = Reef::start(&demo_config("").replace("max_attempts = 3", "max_attempts = 1"));
+    let id = reef.submit("demo", json!({"benchmark": benchmark("hang.yml")}));
+    let pids = wait_for("the runner", T, || {
+        let pids = processes_with_env("REEF_JOB_ID", &id);
+        (!pids.is_empty()).then_some(pids)
+    });
+    for pid in pids {
+        // SAFETY: kill(2) on a pid just read from /proc.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    let job = reef.wait_done(&id, T);
+    assert_eq!(
+        (job["state"].as_str(), job["reason"].as_str()),
+        (Some("failed"), Some("signal:15")),
+        "{job}"
+    );
+    assert_eq!(job["attempts"][0]["timed_out"], false);
+}

@@ -29,6 +29,7 @@ const SECTIONS: &[&str] = &[
     "runners",
     "resources",
     "policy",
+    "retention",
 ];
 
 /// The whole configuration of a host.
@@ -53,6 +54,41 @@ pub struct Config {
     pub resources: BTreeMap<String, u32>,
     /// The active policy and its per-call limits.
     pub policy: PolicyConfig,
+    /// How long finished jobs are kept.
+    pub retention: RetentionConfig,
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Finished jobs (with their attempts, events, logs and results) older than this are
+    /// deleted. Unset: kept regardless of age.
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_age: Option<Duration>,
+    /// At most this many finished jobs are kept; the oldest go first. Unset: no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_finished: Option<u64>,
+    /// How often the sweep runs.
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Jobs deleted per transaction (small, so the API never waits long).
+    pub batch: usize,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            max_age: None,
+            max_finished: None,
+            interval: Duration::from_secs(60),
+            batch: 100,
+        }
+    }
 }
 
 /// `[policy]`

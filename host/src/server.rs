@@ -11,7 +11,7 @@ use crate::policy::wasm::{CallLimits, PluginRuntime};
 use crate::policy::watch::PolicyWatcher;
 use crate::runner::RunnerSet;
 use crate::service::JobService;
-use crate::store::JobStore;
+use crate::store::{JobStore, RetentionRule};
 use crate::supervisor::{AttemptLayout, ShimSupervisor, locate_shim};
 use anyhow::{Context, bail};
 use std::net::SocketAddr;
@@ -154,6 +154,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         supervisor,
     )?;
     spawn_key_expiry(store.clone());
+    spawn_retention(store.clone(), layout.clone(), &config.retention);
     let engine_handle = engine.clone();
     let jobs = Arc::new(
         JobService::new(store, engine, runners.clone(), policy, layout)
@@ -208,6 +209,55 @@ async fn stop(engine: EngineHandle, drain: Option<std::time::Duration>) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     tracing::info!(left_running = engine.status().running(), "drain over");
+}
+
+/// Deletes finished jobs the retention rule no longer keeps, a batch per transaction, with their
+/// attempt directories.
+fn spawn_retention(
+    store: JobStore,
+    layout: AttemptLayout,
+    config: &crate::config::RetentionConfig,
+) {
+    let rule = RetentionRule {
+        max_age: config.max_age,
+        max_finished: config.max_finished,
+    };
+    if rule == RetentionRule::default() {
+        return;
+    }
+    let (interval, batch) = (config.interval, config.batch.max(1));
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(interval);
+        loop {
+            every.tick().await;
+            loop {
+                let (store, layout) = (store.clone(), layout.clone());
+                let swept = tokio::task::spawn_blocking(move || {
+                    let deleted = store.sweep(rule, crate::time::Timestamp::now(), batch)?;
+                    for id in &deleted {
+                        let _ = std::fs::remove_dir_all(layout.job_dir(id));
+                    }
+                    Ok::<usize, crate::store::StoreError>(deleted.len())
+                })
+                .await;
+                match swept {
+                    Ok(Ok(n)) if n > 0 => {
+                        tracing::debug!(deleted = n, "retention: finished jobs deleted");
+                        if n < batch {
+                            break;
+                        }
+                        // Let the API in between batches.
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    }
+                    Ok(Err(error)) => {
+                        tracing::warn!(%error, "retention sweep failed");
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+        }
+    });
 }
 
 /// Drops expired idempotency keys now and then, in small batches.

@@ -51,6 +51,11 @@ impl AttemptLayout {
         }
     }
 
+    /// The directory holding every attempt of `job_id`.
+    pub fn job_dir(&self, job_id: &str) -> PathBuf {
+        self.root.join(job_id)
+    }
+
     /// Paths of attempt `n` of `job_id`.
     pub fn paths(&self, job_id: &str, n: u32) -> AttemptPaths {
         let dir = self.root.join(job_id).join(n.to_string());

@@ -19,11 +19,16 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 use std::sync::Arc;
 
-const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
-const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
-const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+pub(super) const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
+pub(super) const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
+pub(super) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
+/// Index: (job id, event seq) of every event, so one job's events are found without a scan.
+pub(super) const JOB_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("job_events");
+/// Index: (time the job finished, job id) of finished jobs, oldest first, for retention. An entry
+/// whose job has since been re-driven is stale and dropped by the sweep.
+pub(super) const FINISHED: TableDefinition<(u64, &str), ()> = TableDefinition::new("finished_jobs");
 
 /// Events kept for live subscribers that fall behind (they then read the store).
 const EVENT_BUFFER: usize = 4096;
@@ -48,6 +53,9 @@ pub enum KeyedInsert {
 }
 
 mod group_commit;
+mod retention;
+
+pub use retention::RetentionRule;
 
 use group_commit::{GroupCommitter, Op};
 
@@ -163,6 +171,8 @@ impl JobStore {
             db!(txn.open_table(ATTEMPTS))?;
             db!(txn.open_table(EVENTS))?;
             db!(txn.open_table(IDEMPOTENCY))?;
+            db!(txn.open_table(JOB_EVENTS))?;
+            db!(txn.open_table(FINISHED))?;
         }
         db!(txn.commit())?;
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
@@ -404,13 +414,14 @@ impl JobStore {
     /// Events of job `id`, oldest first.
     pub fn events_of(&self, id: &str) -> Result<Vec<JobEvent>, StoreError> {
         let txn = db!(self.db.begin_read())?;
+        let index = db!(txn.open_table(JOB_EVENTS))?;
         let table = db!(txn.open_table(EVENTS))?;
         let mut out = Vec::new();
-        for entry in db!(table.iter())? {
-            let (key, value) = db!(entry)?;
-            let event: JobEvent = decode(&key.value().to_string(), value.value())?;
-            if event.job_id == id {
-                out.push(event);
+        for entry in db!(index.range((id, 0)..=(id, u64::MAX)))? {
+            let (key, _) = db!(entry)?;
+            let (_, seq) = key.value();
+            if let Some(value) = db!(table.get(seq))? {
+                out.push(decode(&seq.to_string(), value.value())?);
             }
         }
         Ok(out)
@@ -473,9 +484,14 @@ fn write_changes(
     let mut jobs = db!(txn.open_table(JOBS))?;
     let mut attempts = db!(txn.open_table(ATTEMPTS))?;
     let mut events = db!(txn.open_table(EVENTS))?;
+    let mut job_events = db!(txn.open_table(JOB_EVENTS))?;
+    let mut finished = db!(txn.open_table(FINISHED))?;
     let mut seq = db!(events.last())?.map(|(k, _)| k.value()).unwrap_or(0);
     for change in changes {
         db!(jobs.insert(change.job.id.as_str(), encode(&change.job).as_slice()))?;
+        if change.job.state.is_terminal() {
+            db!(finished.insert((change.job.updated_at.0, change.job.id.as_str()), ()))?;
+        }
         if let Some(attempt) = &change.attempt {
             db!(attempts.insert(
                 (change.job.id.as_str(), attempt.n),
@@ -487,6 +503,7 @@ fn write_changes(
             let mut event = event.clone();
             event.seq = seq;
             db!(events.insert(seq, encode(&event).as_slice()))?;
+            db!(job_events.insert((change.job.id.as_str(), seq), ()))?;
             stored.push(event);
         }
     }
@@ -498,7 +515,10 @@ fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("records serialise to JSON")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, StoreError> {
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    key: &str,
+    bytes: &[u8],
+) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|source| StoreError::Decode {
         key: key.to_owned(),
         source,

@@ -260,3 +260,51 @@ fn a_failed_job_can_be_redriven_with_a_fresh_attempt_budget() {
     reef.post("/v1/jobs/01ARZ3NDEKTSV4RRFFQ69G5FAV/retry", &json!({}))
         .assert_problem(404, "does not exist");
 }
+
+#[test]
+fn retention_deletes_the_oldest_finished_jobs_with_their_files() {
+    let config = demo_config("[retention]\nmax_finished = 2\ninterval = \"100ms\"");
+    let reef = Reef::start(&config);
+    let ids: Vec<String> = (0..5)
+        .map(|_| {
+            let id = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+            reef.wait_done(&id, T);
+            id
+        })
+        .collect();
+    reef_e2e::wait_for("retention to keep two jobs", T, || {
+        (reef.get("/v1/jobs").json()["jobs"]
+            .as_array()
+            .unwrap()
+            .len()
+            == 2)
+            .then_some(())
+    });
+    let kept: Vec<String> = reef.get("/v1/jobs").json()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kept, [ids[4].clone(), ids[3].clone()], "the newest stay");
+    for old in &ids[..3] {
+        reef.get(&format!("/v1/jobs/{old}"))
+            .assert_problem(404, old);
+        reef.get(&format!("/v1/jobs/{old}/events"))
+            .assert_problem(404, old);
+        assert!(
+            !reef
+                .dir
+                .path()
+                .join(format!("data/attempts/{old}"))
+                .exists(),
+            "logs of {old} deleted"
+        );
+    }
+    assert!(
+        reef.dir
+            .path()
+            .join(format!("data/attempts/{}", ids[4]))
+            .exists()
+    );
+}

@@ -137,14 +137,8 @@ impl EngineHandle {
     /// Cancels a job: queued and waiting jobs at once, running ones by stopping their attempt.
     /// Returns the job as it is after the request.
     pub async fn cancel(&self, job_id: &str) -> Result<Job, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Cancel {
-                job_id: job_id.to_owned(),
-                reply,
-            })
-            .map_err(|_| EngineError::Stopped)?;
-        rx.await.map_err(|_| EngineError::Stopped)?
+        let job_id = job_id.to_owned();
+        self.ask(|reply| Command::Cancel { job_id, reply }).await
     }
 
     /// Stops starting attempts (the host is going down); running ones are left alone.
@@ -155,12 +149,18 @@ impl EngineHandle {
 
     /// Runs a failed or cancelled job again.
     pub async fn redrive(&self, job_id: &str) -> Result<Job, EngineError> {
+        let job_id = job_id.to_owned();
+        self.ask(|reply| Command::Redrive { job_id, reply }).await
+    }
+
+    /// Sends a command that answers with a job, and waits for the answer.
+    async fn ask(
+        &self,
+        command: impl FnOnce(oneshot::Sender<Result<Job, EngineError>>) -> Command,
+    ) -> Result<Job, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Redrive {
-                job_id: job_id.to_owned(),
-                reply,
-            })
+            .send(command(reply))
             .map_err(|_| EngineError::Stopped)?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }

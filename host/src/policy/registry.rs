@@ -8,9 +8,9 @@
 //! - `policy_compiled`: (digest, engine hash) → precompiled code, so a restart or a
 //!   re-activation does not compile again
 
-use crate::store::StoreError;
+use crate::store::{DbHandle, StoreError};
 use crate::time::Timestamp;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -120,7 +120,7 @@ pub struct Quarantine {
 /// Durable policy state. Cheap to clone.
 #[derive(Clone)]
 pub struct PolicyRegistry {
-    db: Arc<Database>,
+    db: Arc<DbHandle>,
 }
 
 macro_rules! db {
@@ -142,133 +142,154 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 impl PolicyRegistry {
     /// The registry in `db`, creating its tables.
-    pub fn open(db: Arc<Database>) -> Result<Self, StoreError> {
+    pub fn open(handle: Arc<DbHandle>) -> Result<Self, StoreError> {
+        let db = handle.get()?;
         let txn = db!(db.begin_write())?;
         db!(txn.open_table(ARTIFACTS))?;
         db!(txn.open_table(VERSIONS))?;
         db!(txn.open_table(SLOTS))?;
         db!(txn.open_table(COMPILED))?;
         db!(txn.commit())?;
-        Ok(Self { db })
+        Ok(Self { db: handle })
     }
 
     /// Stores a component and its version record (idempotent for the same digest).
     pub fn put_version(&self, version: &PolicyVersion, bytes: &[u8]) -> Result<(), StoreError> {
-        let txn = db!(self.db.begin_write())?;
-        {
-            let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
-            db!(artifacts.insert(version.digest.as_str(), bytes))?;
-            let mut versions = db!(txn.open_table(VERSIONS))?;
-            db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
-        }
-        db!(txn.commit())
+        self.db.with(|db| {
+            let txn = db!(db.begin_write())?;
+            {
+                let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
+                db!(artifacts.insert(version.digest.as_str(), bytes))?;
+                let mut versions = db!(txn.open_table(VERSIONS))?;
+                db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
+            }
+            db!(txn.commit())
+        })
     }
 
     /// A version record.
     pub fn version(&self, digest: &str) -> Result<Option<PolicyVersion>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(VERSIONS))?;
-        db!(table.get(digest))?
-            .map(|v| decode(digest, v.value()))
-            .transpose()
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(VERSIONS))?;
+            db!(table.get(digest))?
+                .map(|v| decode(digest, v.value()))
+                .transpose()
+        })
     }
 
     /// Every version uploaded to `slot`, oldest first.
     pub fn versions(&self, slot: &str) -> Result<Vec<PolicyVersion>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(VERSIONS))?;
-        let mut out = Vec::new();
-        for entry in db!(table.iter())? {
-            let (key, value) = db!(entry)?;
-            let version: PolicyVersion = decode(key.value(), value.value())?;
-            if version.slot == slot {
-                out.push(version);
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(VERSIONS))?;
+            let mut out = Vec::new();
+            for entry in db!(table.iter())? {
+                let (key, value) = db!(entry)?;
+                let version: PolicyVersion = decode(key.value(), value.value())?;
+                if version.slot == slot {
+                    out.push(version);
+                }
             }
-        }
-        out.sort_by_key(|v| v.uploaded_at);
-        Ok(out)
+            out.sort_by_key(|v| v.uploaded_at);
+            Ok(out)
+        })
     }
 
     /// A component's bytes.
     pub fn artifact(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(ARTIFACTS))?;
-        Ok(db!(table.get(digest))?.map(|v| v.value().to_vec()))
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(ARTIFACTS))?;
+            Ok(db!(table.get(digest))?.map(|v| v.value().to_vec()))
+        })
     }
 
     /// Removes a version, its bytes and its compiled code.
     pub fn delete_version(&self, digest: &str) -> Result<bool, StoreError> {
-        let txn = db!(self.db.begin_write())?;
-        let existed;
-        {
-            let mut versions = db!(txn.open_table(VERSIONS))?;
-            existed = db!(versions.remove(digest))?.is_some();
-            let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
-            db!(artifacts.remove(digest))?;
-            let mut compiled = db!(txn.open_table(COMPILED))?;
-            let mut keys = Vec::new();
-            for entry in db!(compiled.range((digest, "")..))? {
-                let (key, _) = db!(entry)?;
-                let (d, hash) = key.value();
-                if d != digest {
-                    break;
+        self.db.with(|db| {
+            let txn = db!(db.begin_write())?;
+            let existed;
+            {
+                let mut versions = db!(txn.open_table(VERSIONS))?;
+                existed = db!(versions.remove(digest))?.is_some();
+                let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
+                db!(artifacts.remove(digest))?;
+                let mut compiled = db!(txn.open_table(COMPILED))?;
+                let mut keys = Vec::new();
+                for entry in db!(compiled.range((digest, "")..))? {
+                    let (key, _) = db!(entry)?;
+                    let (d, hash) = key.value();
+                    if d != digest {
+                        break;
+                    }
+                    keys.push(hash.to_owned());
                 }
-                keys.push(hash.to_owned());
+                for hash in keys {
+                    db!(compiled.remove((digest, hash.as_str())))?;
+                }
             }
-            for hash in keys {
-                db!(compiled.remove((digest, hash.as_str())))?;
-            }
-        }
-        db!(txn.commit())?;
-        Ok(existed)
+            db!(txn.commit())?;
+            Ok(existed)
+        })
     }
 
     /// Names of every slot.
     pub fn slot_names(&self) -> Result<Vec<String>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(SLOTS))?;
-        let mut out = Vec::new();
-        for entry in db!(table.iter())? {
-            let (key, _) = db!(entry)?;
-            out.push(key.value().to_owned());
-        }
-        Ok(out)
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(SLOTS))?;
+            let mut out = Vec::new();
+            for entry in db!(table.iter())? {
+                let (key, _) = db!(entry)?;
+                out.push(key.value().to_owned());
+            }
+            Ok(out)
+        })
     }
 
     /// A slot's state (default when never used).
     pub fn slot(&self, slot: &str) -> Result<SlotState, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(SLOTS))?;
-        db!(table.get(slot))?
-            .map(|v| decode(slot, v.value()))
-            .transpose()
-            .map(Option::unwrap_or_default)
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(SLOTS))?;
+            db!(table.get(slot))?
+                .map(|v| decode(slot, v.value()))
+                .transpose()
+                .map(Option::unwrap_or_default)
+        })
     }
 
     /// Replaces a slot's state, durably.
     pub fn set_slot(&self, slot: &str, state: &SlotState) -> Result<(), StoreError> {
-        let txn = db!(self.db.begin_write())?;
-        {
-            let mut table = db!(txn.open_table(SLOTS))?;
-            db!(table.insert(slot, encode(state).as_slice()))?;
-        }
-        db!(txn.commit())
+        self.db.with(|db| {
+            let txn = db!(db.begin_write())?;
+            {
+                let mut table = db!(txn.open_table(SLOTS))?;
+                db!(table.insert(slot, encode(state).as_slice()))?;
+            }
+            db!(txn.commit())
+        })
     }
 
     /// Cached compiled code for a digest and engine.
     pub fn compiled(&self, digest: &str, engine: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(COMPILED))?;
-        Ok(db!(table.get((digest, engine)))?.map(|v| v.value().to_vec()))
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(COMPILED))?;
+            Ok(db!(table.get((digest, engine)))?.map(|v| v.value().to_vec()))
+        })
     }
 
     /// Caches compiled code for a digest and engine.
     pub fn put_compiled(&self, digest: &str, engine: &str, code: &[u8]) -> Result<(), StoreError> {
-        let txn = db!(self.db.begin_write())?;
-        {
-            let mut table = db!(txn.open_table(COMPILED))?;
-            db!(table.insert((digest, engine), code))?;
-        }
-        db!(txn.commit())
+        self.db.with(|db| {
+            let txn = db!(db.begin_write())?;
+            {
+                let mut table = db!(txn.open_table(COMPILED))?;
+                db!(table.insert((digest, engine), code))?;
+            }
+            db!(txn.commit())
+        })
     }
 }

@@ -5,9 +5,9 @@
 //! transitions pays for one fsync instead of one each. If a shared transaction fails, every
 //! caller in it gets the error and nothing of it was written.
 
+use super::DbHandle;
 use super::{JobEvent, KeyedInsert, StoreError, apply};
 use crate::model::Job;
-use redb::Database;
 use std::sync::Arc;
 use std::sync::mpsc;
 
@@ -54,7 +54,7 @@ impl Drop for GroupCommitter {
 impl GroupCommitter {
     /// Starts the writer thread.
     pub(crate) fn start(
-        db: Arc<Database>,
+        db: Arc<DbHandle>,
         events: tokio::sync::broadcast::Sender<JobEvent>,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Request>();
@@ -83,7 +83,7 @@ impl GroupCommitter {
 }
 
 fn run(
-    db: &Database,
+    db: &DbHandle,
     events: &tokio::sync::broadcast::Sender<JobEvent>,
     rx: &mpsc::Receiver<Request>,
 ) {
@@ -95,14 +95,21 @@ fn run(
                 Err(_) => break,
             }
         }
-        let (outcomes, failure) = commit(db, &mut batch);
-        match failure {
-            Some(error) => {
+        let result = db.with(|db| commit(db, &mut batch));
+        match result {
+            Err(error) => {
+                let io = error.is_io();
+                let text = error.to_string();
                 for request in batch {
-                    let _ = request.reply.send(Err(StoreError::Batch(error.clone())));
+                    let shared = if io {
+                        StoreError::Io(text.clone())
+                    } else {
+                        StoreError::Batch(text.clone())
+                    };
+                    let _ = request.reply.send(Err(shared));
                 }
             }
-            None => {
+            Ok(outcomes) => {
                 for (request, outcome) in batch.into_iter().zip(outcomes) {
                     if let Ok((_, written)) = &outcome {
                         for event in written {
@@ -118,21 +125,13 @@ fn run(
 
 /// Applies every request in one transaction. Returns each request's outcome, or the error that
 /// rolled the whole transaction back.
-fn commit(db: &Database, batch: &mut [Request]) -> (Vec<Outcome>, Option<String>) {
-    let txn = match db.begin_write() {
-        Ok(txn) => txn,
-        Err(e) => return (Vec::new(), Some(e.to_string())),
-    };
+fn commit(db: &redb::Database, batch: &mut [Request]) -> Result<Vec<Outcome>, StoreError> {
+    let txn = db.begin_write().map_err(|e| StoreError::Db(e.into()))?;
     let mut outcomes = Vec::with_capacity(batch.len());
     for request in batch.iter_mut() {
         let op = std::mem::replace(&mut request.op, Op::Changes(Vec::new()));
-        match apply(&txn, op) {
-            Ok(done) => outcomes.push(Ok(done)),
-            Err(error) => return (Vec::new(), Some(error.to_string())),
-        }
+        outcomes.push(Ok(apply(&txn, op)?));
     }
-    match txn.commit() {
-        Ok(()) => (outcomes, None),
-        Err(e) => (Vec::new(), Some(e.to_string())),
-    }
+    txn.commit().map_err(|e| StoreError::Db(e.into()))?;
+    Ok(outcomes)
 }

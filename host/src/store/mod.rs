@@ -15,7 +15,7 @@
 use crate::lifecycle::{JobEvent, JobState};
 use crate::model::{Attempt, Job};
 use crate::time::Timestamp;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -53,7 +53,10 @@ pub enum KeyedInsert {
 }
 
 mod group_commit;
+mod handle;
 mod retention;
+
+pub use handle::DbHandle;
 
 pub use retention::RetentionRule;
 
@@ -65,6 +68,9 @@ pub const SCHEMA_VERSION: u64 = 1;
 /// Failure of the state store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The database latched an I/O failure (a shared transaction reports it as text).
+    #[error("state database: {0}")]
+    Io(String),
     /// redb failed (I/O, corruption, a full disk).
     #[error("state database: {0}")]
     Db(#[from] redb::Error),
@@ -135,9 +141,21 @@ impl JobFilter {
 /// The durable job state. Cheap to clone.
 #[derive(Clone)]
 pub struct JobStore {
-    db: Arc<Database>,
+    db: Arc<DbHandle>,
     events: tokio::sync::broadcast::Sender<JobEvent>,
     committer: Option<Arc<GroupCommitter>>,
+}
+
+impl StoreError {
+    /// True for failures of the storage itself (a full disk, an I/O error), after which the
+    /// database must be opened again.
+    pub fn is_io(&self) -> bool {
+        match self {
+            Self::Db(redb::Error::Io(_) | redb::Error::PreviousIo) => true,
+            Self::Io(_) => true,
+            _ => false,
+        }
+    }
 }
 
 impl JobStore {
@@ -150,7 +168,8 @@ impl JobStore {
     /// caller still returns only once its own change is durable), otherwise every write is a
     /// transaction of its own.
     pub fn open_with(path: &Path, group_commit: bool) -> Result<Self, StoreError> {
-        let db = db!(Database::create(path))?;
+        let handle = Arc::new(DbHandle::open(path)?);
+        let db = handle.get()?;
         let txn = db!(db.begin_write())?;
         {
             let mut meta = db!(txn.open_table(META))?;
@@ -175,22 +194,25 @@ impl JobStore {
             db!(txn.open_table(FINISHED))?;
         }
         db!(txn.commit())?;
+        drop(db);
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
-        let db = Arc::new(db);
         let committer = if group_commit {
-            Some(Arc::new(GroupCommitter::start(db.clone(), events.clone())?))
+            Some(Arc::new(GroupCommitter::start(
+                handle.clone(),
+                events.clone(),
+            )?))
         } else {
             None
         };
         Ok(Self {
-            db,
+            db: handle,
             events,
             committer,
         })
     }
 
     /// The underlying database, for other tables kept in the same file (the policy registry).
-    pub fn database(&self) -> Arc<Database> {
+    pub fn database(&self) -> Arc<DbHandle> {
         self.db.clone()
     }
 
@@ -222,11 +244,13 @@ impl JobStore {
 
     /// Runs one operation in a transaction of its own.
     fn run_alone(&self, op: Op) -> Result<(Option<KeyedInsert>, Vec<JobEvent>), StoreError> {
-        let txn = db!(self.db.begin_write())?;
-        let done = apply(&txn, op)?;
-        db!(txn.commit())?;
-        self.publish(&done.1);
-        Ok(done)
+        self.db.with(|db| {
+            let txn = db!(db.begin_write())?;
+            let done = apply(&txn, op)?;
+            db!(txn.commit())?;
+            self.publish(&done.1);
+            Ok(done)
+        })
     }
 
     /// Stores a new job under an idempotency key, atomically: a key seen before (and not expired)
@@ -261,44 +285,48 @@ impl JobStore {
         body_sha256: &str,
         _ttl: std::time::Duration,
     ) -> Result<Option<KeyedInsert>, StoreError> {
-        let now = Timestamp::now();
-        let txn = db!(self.db.begin_read())?;
-        let keys = db!(txn.open_table(IDEMPOTENCY))?;
-        let record: Option<KeyRecord> = db!(keys.get(key))?
-            .map(|v| decode(key, v.value()))
-            .transpose()?;
-        Ok(record.filter(|r| r.expires_at > now).map(|r| {
-            if r.body_sha256 == body_sha256 {
-                KeyedInsert::Replay(r.job_id)
-            } else {
-                KeyedInsert::Conflict(r.job_id)
-            }
-        }))
+        self.db.with(|db| {
+            let now = Timestamp::now();
+            let txn = db!(db.begin_read())?;
+            let keys = db!(txn.open_table(IDEMPOTENCY))?;
+            let record: Option<KeyRecord> = db!(keys.get(key))?
+                .map(|v| decode(key, v.value()))
+                .transpose()?;
+            Ok(record.filter(|r| r.expires_at > now).map(|r| {
+                if r.body_sha256 == body_sha256 {
+                    KeyedInsert::Replay(r.job_id)
+                } else {
+                    KeyedInsert::Conflict(r.job_id)
+                }
+            }))
+        })
     }
 
     /// Removes expired idempotency keys, at most `limit` per call; returns how many went.
     pub fn expire_keys(&self, limit: usize) -> Result<usize, StoreError> {
-        let now = Timestamp::now();
-        let txn = db!(self.db.begin_write())?;
-        let mut expired = Vec::new();
-        {
-            let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
-            for entry in db!(keys.iter())? {
-                let (key, value) = db!(entry)?;
-                let record: KeyRecord = decode(key.value(), value.value())?;
-                if record.expires_at <= now {
-                    expired.push(key.value().to_owned());
-                    if expired.len() == limit {
-                        break;
+        self.db.with(|db| {
+            let now = Timestamp::now();
+            let txn = db!(db.begin_write())?;
+            let mut expired = Vec::new();
+            {
+                let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
+                for entry in db!(keys.iter())? {
+                    let (key, value) = db!(entry)?;
+                    let record: KeyRecord = decode(key.value(), value.value())?;
+                    if record.expires_at <= now {
+                        expired.push(key.value().to_owned());
+                        if expired.len() == limit {
+                            break;
+                        }
                     }
                 }
+                for key in &expired {
+                    db!(keys.remove(key.as_str()))?;
+                }
             }
-            for key in &expired {
-                db!(keys.remove(key.as_str()))?;
-            }
-        }
-        db!(txn.commit())?;
-        Ok(expired.len())
+            db!(txn.commit())?;
+            Ok(expired.len())
+        })
     }
 
     /// Live events, as they are committed. A receiver that falls behind gets a `Lagged` error
@@ -309,17 +337,19 @@ impl JobStore {
 
     /// Up to `limit` events with a sequence number above `seq`, oldest first.
     pub fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<JobEvent>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(EVENTS))?;
-        let mut out = Vec::new();
-        for entry in db!(table.range(seq + 1..))? {
-            let (key, value) = db!(entry)?;
-            out.push(decode(&key.value().to_string(), value.value())?);
-            if out.len() == limit {
-                break;
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(EVENTS))?;
+            let mut out = Vec::new();
+            for entry in db!(table.range(seq + 1..))? {
+                let (key, value) = db!(entry)?;
+                out.push(decode(&key.value().to_string(), value.value())?);
+                if out.len() == limit {
+                    break;
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn publish(&self, events: &[JobEvent]) {
@@ -331,33 +361,39 @@ impl JobStore {
 
     /// The job called `id`.
     pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let jobs = db!(txn.open_table(JOBS))?;
-        db!(jobs.get(id))?
-            .map(|v| decode(id, v.value()))
-            .transpose()
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let jobs = db!(txn.open_table(JOBS))?;
+            db!(jobs.get(id))?
+                .map(|v| decode(id, v.value()))
+                .transpose()
+        })
     }
 
     /// The attempts of job `id`, oldest first.
     pub fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(ATTEMPTS))?;
-        let mut out = Vec::new();
-        for entry in db!(table.range((id, 0)..=(id, u32::MAX)))? {
-            let (key, value) = db!(entry)?;
-            let (job, n) = key.value();
-            out.push(decode(&format!("{job}/{n}"), value.value())?);
-        }
-        Ok(out)
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(ATTEMPTS))?;
+            let mut out = Vec::new();
+            for entry in db!(table.range((id, 0)..=(id, u32::MAX)))? {
+                let (key, value) = db!(entry)?;
+                let (job, n) = key.value();
+                out.push(decode(&format!("{job}/{n}"), value.value())?);
+            }
+            Ok(out)
+        })
     }
 
     /// One attempt.
     pub fn attempt(&self, id: &str, n: u32) -> Result<Option<Attempt>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let table = db!(txn.open_table(ATTEMPTS))?;
-        db!(table.get((id, n)))?
-            .map(|v| decode(&format!("{id}/{n}"), v.value()))
-            .transpose()
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let table = db!(txn.open_table(ATTEMPTS))?;
+            db!(table.get((id, n)))?
+                .map(|v| decode(&format!("{id}/{n}"), v.value()))
+                .transpose()
+        })
     }
 
     /// Up to `limit` jobs matching `filter`, newest first, starting after `cursor` (the id of the
@@ -368,63 +404,69 @@ impl JobStore {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<(Vec<Job>, Option<String>), StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let jobs = db!(txn.open_table(JOBS))?;
-        let range = match cursor {
-            Some(c) => db!(jobs.range(..c))?,
-            None => db!(jobs.range::<&str>(..))?,
-        };
-        let mut page = Vec::new();
-        let mut more = false;
-        for entry in range.rev() {
-            let (key, value) = db!(entry)?;
-            let job: Job = decode(key.value(), value.value())?;
-            if !filter.matches(&job) {
-                continue;
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let jobs = db!(txn.open_table(JOBS))?;
+            let range = match cursor {
+                Some(c) => db!(jobs.range(..c))?,
+                None => db!(jobs.range::<&str>(..))?,
+            };
+            let mut page = Vec::new();
+            let mut more = false;
+            for entry in range.rev() {
+                let (key, value) = db!(entry)?;
+                let job: Job = decode(key.value(), value.value())?;
+                if !filter.matches(&job) {
+                    continue;
+                }
+                if page.len() == limit {
+                    more = true;
+                    break;
+                }
+                page.push(job);
             }
-            if page.len() == limit {
-                more = true;
-                break;
-            }
-            page.push(job);
-        }
-        let next = if more {
-            page.last().map(|j| j.id.clone())
-        } else {
-            None
-        };
-        Ok((page, next))
+            let next = if more {
+                page.last().map(|j| j.id.clone())
+            } else {
+                None
+            };
+            Ok((page, next))
+        })
     }
 
     /// Every job not in a terminal state, oldest first: what the scheduler rebuilds from.
     pub fn unfinished_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let jobs = db!(txn.open_table(JOBS))?;
-        let mut out = Vec::new();
-        for entry in db!(jobs.iter())? {
-            let (key, value) = db!(entry)?;
-            let job: Job = decode(key.value(), value.value())?;
-            if !job.state.is_terminal() {
-                out.push(job);
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let jobs = db!(txn.open_table(JOBS))?;
+            let mut out = Vec::new();
+            for entry in db!(jobs.iter())? {
+                let (key, value) = db!(entry)?;
+                let job: Job = decode(key.value(), value.value())?;
+                if !job.state.is_terminal() {
+                    out.push(job);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Events of job `id`, oldest first.
     pub fn events_of(&self, id: &str) -> Result<Vec<JobEvent>, StoreError> {
-        let txn = db!(self.db.begin_read())?;
-        let index = db!(txn.open_table(JOB_EVENTS))?;
-        let table = db!(txn.open_table(EVENTS))?;
-        let mut out = Vec::new();
-        for entry in db!(index.range((id, 0)..=(id, u64::MAX)))? {
-            let (key, _) = db!(entry)?;
-            let (_, seq) = key.value();
-            if let Some(value) = db!(table.get(seq))? {
-                out.push(decode(&seq.to_string(), value.value())?);
+        self.db.with(|db| {
+            let txn = db!(db.begin_read())?;
+            let index = db!(txn.open_table(JOB_EVENTS))?;
+            let table = db!(txn.open_table(EVENTS))?;
+            let mut out = Vec::new();
+            for entry in db!(index.range((id, 0)..=(id, u64::MAX)))? {
+                let (key, _) = db!(entry)?;
+                let (_, seq) = key.value();
+                if let Some(value) = db!(table.get(seq))? {
+                    out.push(decode(&seq.to_string(), value.value())?);
+                }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 }
 

@@ -150,11 +150,10 @@ impl StoreError {
     /// True for failures of the storage itself (a full disk, an I/O error), after which the
     /// database must be opened again.
     pub fn is_io(&self) -> bool {
-        match self {
-            Self::Db(redb::Error::Io(_) | redb::Error::PreviousIo) => true,
-            Self::Io(_) => true,
-            _ => false,
-        }
+        matches!(
+            self,
+            Self::Db(redb::Error::Io(_) | redb::Error::PreviousIo) | Self::Io(_)
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 //! `reef-shim --spec <spec.json>`: supervises one runner attempt for the reef host.
 //!
-//! The host starts one shim per attempt in its own session; the shim outlives the host if need
+//! The host starts one shim per attempt in its own process group; the shim outlives the host if need
 //! be. It reads the [`AttemptSpec`], becomes a child subreaper, runs the runner and writes an
 //! [`ExitRecord`] atomically. This file only parses arguments and wires the modules together.
 

@@ -74,3 +74,86 @@ fn a_missing_config_file_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/reef.toml"));
 }
+
+fn config_check(file: &str, env: &[(&str, &str)]) -> (bool, String, String) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(file);
+    let mut command = reef();
+    command.args(["config", "check"]).arg(&path);
+    for var in [
+        "REEF_OPERATOR_TOKEN",
+        "REEF_CI_TOKEN",
+        "REEF_DASHBOARD_TOKEN",
+    ] {
+        command.env_remove(var);
+    }
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_preset_loads_and_validates() {
+    let (ok, stdout, stderr) = config_check("config/dev.toml", &[]);
+    assert!(ok && stdout.contains("ok (1 runner"), "{stdout}{stderr}");
+    // reev-runner is not installed here: a warning, not an error.
+    let (ok, _, stderr) = config_check("config/reev.toml", &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("runners.reev.command[0]: 'reev-runner' is not installed"),
+        "{stderr}"
+    );
+    // The production preset listens everywhere, so its tokens must be present.
+    let (ok, _, stderr) = config_check("config/prod.toml", &[]);
+    assert!(
+        !ok && stderr.contains("auth.tokens[0].token_env"),
+        "{stderr}"
+    );
+    let tokens = [
+        ("REEF_OPERATOR_TOKEN", "operator-secret-0123456789"),
+        ("REEF_CI_TOKEN", "ci-secret-0123456789abcdef"),
+        ("REEF_DASHBOARD_TOKEN", "dashboard-secret-0123456789"),
+    ];
+    let (ok, stdout, stderr) = config_check("config/prod.toml", &tokens);
+    assert!(
+        ok && stdout.contains("listen 0.0.0.0:7878"),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn config_check_names_the_bad_key_and_show_redacts_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[runners.x]\ncommand = [\"true\"]\nmax_attemps = 3\n").unwrap();
+    let out = reef().args(["config", "check"]).arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_attemps"));
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        "[[auth.tokens]]\nname = \"x\"\ntoken = \"very-secret-token-123\"\nscopes = [\"read\"]\n",
+    )
+    .unwrap();
+    let out = reef()
+        .args(["config", "show", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && shown.contains("[server]"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("very-secret-token-123") && shown.contains("<redacted>"),
+        "{shown}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The `reef` command line: `reef serve` runs the host; `reef policy ...` manages policies,
 //! locally (`test`) or on a running host over its HTTP API.
 
+mod config;
 mod policy;
 mod policy_test;
 
@@ -65,6 +66,11 @@ enum Command {
         #[arg(long, value_parser = humantime::parse_duration)]
         drain: Option<std::time::Duration>,
     },
+    /// Check or show configuration.
+    Config {
+        #[command(subcommand)]
+        command: config::ConfigCommand,
+    },
     /// Work with policy plugins.
     Policy {
         #[command(subcommand)]
@@ -103,6 +109,7 @@ impl Cli {
                 Ok(0)
             }
             Command::Policy { command, remote } => policy::run(command, &remote),
+            Command::Config { command } => config::run(command),
         }
     }
 }

@@ -1,0 +1,107 @@
+//! `reef config check|show`.
+
+use crate::config::Config;
+use crate::runner::resolve_program;
+use crate::server::{ServeOptions, prepare};
+use clap::Subcommand;
+use std::path::{Path, PathBuf};
+
+/// Config subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate a config file as `reef serve` would (with the `REEF_*` environment applied).
+    /// Exits 1 naming the bad field; warns about runner programs not installed here.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Print the effective configuration (file, then environment) as TOML, secrets redacted.
+    Show {
+        /// Config file (default: config/dev.toml when present, else built-in defaults).
+        #[arg(long, env = "REEF_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Runs a config subcommand; returns the exit code.
+pub fn run(command: ConfigCommand) -> anyhow::Result<i32> {
+    match command {
+        ConfigCommand::Check { file } => Ok(check(&file)),
+        ConfigCommand::Show { config } => {
+            let config = config.or_else(|| {
+                let default = PathBuf::from(super::DEFAULT_CONFIG);
+                default.exists().then_some(default)
+            });
+            let mut loaded = Config::load(config.as_deref())?.config;
+            for token in &mut loaded.auth.tokens {
+                if token.token.is_some() {
+                    token.token = Some("<redacted>".into());
+                }
+            }
+            print!("{}", toml::to_string(&loaded)?);
+            Ok(0)
+        }
+    }
+}
+
+fn check(file: &Path) -> i32 {
+    let options = ServeOptions {
+        config: Some(file.to_owned()),
+        ..Default::default()
+    };
+    let (config, runners, _, base_dir) = match prepare(&options) {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            eprintln!("{}: invalid: {error:#}", file.display());
+            return 1;
+        }
+    };
+    let mut warnings = Vec::new();
+    let path_var = std::env::var("PATH").ok();
+    let beside: Vec<PathBuf> = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_owned))
+        .into_iter()
+        .collect();
+    for runner in runners.iter() {
+        let program = &runner.command_text[0];
+        if !program.contains('{')
+            && resolve_program(program, &runner.workdir, path_var.as_deref(), &beside).is_none()
+        {
+            warnings.push(format!(
+                "runners.{}.command[0]: '{program}' is not installed on this machine (looked in PATH and next to reef)",
+                runner.name
+            ));
+        }
+        if !runner.workdir.is_dir() {
+            warnings.push(format!(
+                "runners.{}.workdir: {} does not exist here",
+                runner.name,
+                runner.workdir.display()
+            ));
+        }
+    }
+    if let Some(policy) = &config.policy.file
+        && !base_dir.join(policy).is_file()
+    {
+        eprintln!(
+            "{}: invalid: policy.file: {} does not exist",
+            file.display(),
+            base_dir.join(policy).display()
+        );
+        return 1;
+    }
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    println!(
+        "{}: ok ({} runner{}, {} resource pool{}, listen {})",
+        file.display(),
+        runners.iter().count(),
+        if runners.iter().count() == 1 { "" } else { "s" },
+        config.resources.len(),
+        if config.resources.len() == 1 { "" } else { "s" },
+        config.server.listen
+    );
+    0
+}

@@ -21,3 +21,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "setup: installing the wasm32-wasip2 target" >&2
     rustup target add wasm32-wasip2
 fi
+
+# The metrics test checks /metrics with a strict OpenMetrics parser (Python prometheus_client).
+if ! python3 -c "import prometheus_client.openmetrics.parser" >/dev/null 2>&1; then
+    echo "setup: installing the Python prometheus_client package" >&2
+    python3 -m pip install --quiet --disable-pip-version-check prometheus_client
+fi

@@ -8,6 +8,7 @@ pub mod client;
 pub mod config;
 pub mod engine;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod outcome;
 pub mod params;

@@ -4,6 +4,7 @@ use crate::api::{self, AppState};
 use crate::auth::Authenticator;
 use crate::config::{Config, ConfigError};
 use crate::engine::{Engine, EngineHandle, limits_for};
+use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::policy::registry::PolicyRegistry;
 use crate::policy::slots::{PolicySlots, QuarantineRule, Seed};
@@ -116,6 +117,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         exe_dir,
     );
     let runners = Arc::new(runners);
+    let metrics = Arc::new(Metrics::new());
     let runtime = PluginRuntime::new(call_limits(&config))?;
     let registry = PolicyRegistry::open(store.database())?;
     let pools = config.resources.keys().cloned().collect();
@@ -129,6 +131,7 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         pools,
         policy_seed(&config, &base_dir)?,
         rule,
+        metrics.clone(),
     )
     .context("policy.file")?;
     let policy: Arc<dyn Policy> = slots.policy();
@@ -152,18 +155,21 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         limits,
         config.scheduler.candidate_window as usize,
         supervisor,
+        metrics.clone(),
     )?;
     spawn_key_expiry(store.clone());
     spawn_retention(store.clone(), layout.clone(), &config.retention);
     let engine_handle = engine.clone();
     let jobs = Arc::new(
         JobService::new(store, engine, runners.clone(), policy, layout)
-            .with_idempotency_ttl(config.server.idempotency_ttl),
+            .with_idempotency_ttl(config.server.idempotency_ttl)
+            .with_metrics(metrics.clone()),
     );
     let state = AppState {
         jobs,
         policies: slots,
         auth: Arc::new(auth),
+        metrics,
     };
     let app = api::router(
         state,

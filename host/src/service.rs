@@ -177,6 +177,7 @@ pub struct JobService {
     layout: AttemptLayout,
     ids: Mutex<ulid::Generator>,
     idempotency_ttl: std::time::Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl JobService {
@@ -196,7 +197,14 @@ impl JobService {
             layout,
             ids: Mutex::new(ulid::Generator::new()),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
+            metrics: None,
         }
+    }
+
+    /// Counts submits in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// How long idempotency keys are remembered.
@@ -298,6 +306,14 @@ impl JobService {
         .map_err(|_| ServiceError::Stopping)??;
         match inserted {
             KeyedInsert::Created => {
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .jobs_submitted
+                        .get_or_create(&crate::metrics::RunnerLabel {
+                            runner: job.runner.clone(),
+                        })
+                        .inc();
+                }
                 self.engine.submitted(job.clone());
                 Ok((job, false))
             }

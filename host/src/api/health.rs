@@ -42,3 +42,26 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     };
     (code, Json(body))
 }
+
+/// `GET /metrics`: OpenMetrics text.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    let status = state.jobs.engine().status();
+    state.metrics.queue_depth.set(status.queued() as i64);
+    state.metrics.running.set(status.running() as i64);
+    let active = crate::policy::Policy::info(state.policies.policy().as_ref());
+    state.metrics.policy_info.clear();
+    if let Some(digest) = active.digest {
+        let labels = crate::metrics::PolicyInfoLabels {
+            slot: active.name,
+            digest,
+        };
+        state.metrics.policy_info.get_or_create(&labels).set(1);
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}

@@ -7,6 +7,7 @@ mod policies;
 pub mod problem;
 
 use crate::auth::{Authenticator, Scope};
+use crate::metrics::{HttpLabels, Metrics};
 use crate::policy::slots::PolicySlots;
 use crate::service::JobService;
 use axum::Router;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub policies: Arc<PolicySlots>,
     /// Token checks.
     pub auth: Arc<Authenticator>,
+    /// What `/metrics` exposes.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Who made a request: the token's name, or `anonymous` when no tokens are configured.
@@ -82,9 +85,11 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         .merge(admin)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
 }
 
@@ -113,6 +118,24 @@ async fn require<const SCOPE: u8>(
         }
         Err(e) => Problem::from(e).into_response(),
     }
+}
+
+/// Counts every answered request by route template, method and status.
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let labels = HttpLabels {
+        route,
+        method,
+        status: response.status().as_u16().to_string(),
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    response
 }
 
 async fn not_found(request: Request) -> Problem {

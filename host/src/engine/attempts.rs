@@ -3,6 +3,7 @@
 
 use super::{Command, Engine, EngineError, RunningAttempt};
 use crate::lifecycle::{JobState, Transition};
+use crate::metrics::{FailureLabels, OutcomeLabels, RunnerLabel};
 use crate::model::{Attempt, AttemptState, Job};
 use crate::outcome::{self, Verdict};
 use crate::policy::{self, ExitDecision, ExitInput, PickInput, PlanInput, Policy};
@@ -42,6 +43,13 @@ impl Engine {
         let n = job.attempt_count + 1;
         let history = self.history(&job)?;
         let now = Timestamp::now();
+        // Queued since its last transition (submit, or the end of a retry wait).
+        self.metrics
+            .queue_wait
+            .get_or_create(&RunnerLabel {
+                runner: job.runner.clone(),
+            })
+            .observe(now.since(job.updated_at).as_secs_f64());
         let decided = self.policy.plan(&PlanInput {
             job: policy::inputs::job(&job),
             runner: policy::inputs::runner(&runner),
@@ -64,7 +72,12 @@ impl Engine {
         }])?;
         let tx = self.tx.clone();
         let job_id = job.id.clone();
-        match self.supervisor.launch(&job, &runner, n, plan) {
+        let launching = std::time::Instant::now();
+        let launched = self.supervisor.launch(&job, &runner, n, plan);
+        self.metrics
+            .spawn_latency
+            .observe(launching.elapsed().as_secs_f64());
+        match launched {
             Ok(mut launched) => {
                 tracing::info!(
                     job_id,
@@ -219,10 +232,11 @@ impl Engine {
         event.policy = decided_by;
         self.commit(&[Change {
             job: job.clone(),
-            attempt: Some(attempt),
+            attempt: Some(attempt.clone()),
             events: vec![event],
         }])?;
         tracing::info!(job_id, attempt = n, state = %job.state, reason = job.reason.as_deref().unwrap_or(""), "attempt ended");
+        self.count_end(&job, &attempt);
         self.release(job_id, n);
         if job.state == JobState::RetryWait {
             self.arm_retry(&job);
@@ -268,6 +282,58 @@ impl Engine {
             now_ms: now.0,
             seed: policy::inputs::seed(),
         })
+    }
+
+    /// Metrics of an attempt that ended, and of its job when that is now finished.
+    fn count_end(&self, job: &Job, attempt: &Attempt) {
+        let runner = job.runner.clone();
+        let outcome = match attempt.state {
+            AttemptState::Succeeded => "succeeded",
+            AttemptState::Cancelled => "cancelled",
+            AttemptState::Lost => "lost",
+            AttemptState::Failed | AttemptState::Running => "failed",
+        };
+        let m = &self.metrics;
+        m.attempts
+            .get_or_create(&OutcomeLabels {
+                runner: runner.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        if let Some(ended) = attempt.ended_at {
+            m.attempt_duration
+                .get_or_create(&RunnerLabel {
+                    runner: runner.clone(),
+                })
+                .observe(ended.since(attempt.started_at).as_secs_f64());
+        }
+        if let Some(reason) = &attempt.reason {
+            let reason = match reason.split(':').next().unwrap_or("") {
+                "exit_code" | "result" => "exit",
+                "signal" => "signal",
+                "timeout" => "timeout",
+                "lost" => "lost",
+                "spawn_error" => "spawn_error",
+                _ => "other",
+            };
+            m.process_failures
+                .get_or_create(&FailureLabels {
+                    runner: runner.clone(),
+                    reason: reason.into(),
+                })
+                .inc();
+        }
+        if job.state.is_terminal() {
+            m.jobs_finished
+                .get_or_create(&OutcomeLabels {
+                    runner: runner.clone(),
+                    outcome: job.state.as_str().into(),
+                })
+                .inc();
+            m.job_duration
+                .get_or_create(&RunnerLabel { runner })
+                .observe(job.updated_at.since(job.created_at).as_secs_f64());
+        }
     }
 
     fn release(&mut self, job_id: &str, n: u32) {

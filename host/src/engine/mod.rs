@@ -17,6 +17,7 @@
 use crate::lifecycle::{JobState, Transition};
 use crate::model::Job;
 
+use crate::metrics::Metrics;
 use crate::policy::{HostLoad, Policy};
 use crate::runner::RunnerSet;
 use crate::scheduler::{Candidate, Limits, Scheduler};
@@ -186,6 +187,7 @@ pub struct Engine {
     running: HashMap<String, RunningAttempt>,
     tx: mpsc::UnboundedSender<Command>,
     status: Arc<EngineStatus>,
+    metrics: Arc<Metrics>,
 }
 
 /// Limits the scheduler enforces for a runner set.
@@ -214,6 +216,7 @@ impl Engine {
         limits: Limits,
         window: usize,
         supervisor: ShimSupervisor,
+        metrics: Arc<Metrics>,
     ) -> Result<EngineHandle, EngineError> {
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(EngineStatus::default());
@@ -229,6 +232,7 @@ impl Engine {
             running: HashMap::new(),
             tx: tx.clone(),
             status: status.clone(),
+            metrics,
         };
         engine.recover()?;
         tokio::spawn(engine.run(rx));

@@ -82,6 +82,7 @@ pub struct GuardedPolicy {
     faults: AtomicU64,
     timings: Arc<DecisionTimes>,
     on_fault: Option<FaultHook>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 /// Called with the plugin's digest after each fault (quarantine counts them).
@@ -101,7 +102,14 @@ impl GuardedPolicy {
             faults: AtomicU64::new(0),
             timings: Arc::new(DecisionTimes::default()),
             on_fault: None,
+            metrics: None,
         }
+    }
+
+    /// Counts calls, faults and call durations in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Records decision times into `timings` (shared across versions).
@@ -152,7 +160,12 @@ impl GuardedPolicy {
         let started = Instant::now();
         let answer =
             call(plugin).and_then(|a| validate(&a).map(|()| a).map_err(CallFault::Invalid));
-        self.timings.record(started.elapsed());
+        let took = started.elapsed();
+        self.timings.record(took);
+        if let Some(metrics) = &self.metrics {
+            let result = answer.as_ref().map_or_else(CallFault::kind, |_| "ok");
+            metrics.policy_call(hook, result, took);
+        }
         match answer {
             Ok(answer) => Decided {
                 answer,

@@ -125,6 +125,7 @@ pub struct PolicySlots {
     pools: BTreeSet<String>,
     active: Arc<SwappablePolicy>,
     timings: Arc<DecisionTimes>,
+    metrics: Arc<crate::metrics::Metrics>,
     rule: QuarantineRule,
     recent_faults: Mutex<HashMap<String, VecDeque<Instant>>>,
     this: Weak<PolicySlots>,
@@ -143,6 +144,7 @@ impl PolicySlots {
         pools: BTreeSet<String>,
         seed: Seed,
         rule: QuarantineRule,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Arc<Self>, PolicyError> {
         let limits = runtime.limits();
         let state = registry.slot(DEFAULT_SLOT)?;
@@ -190,6 +192,7 @@ impl PolicySlots {
             let first = guarded(
                 this,
                 &timings,
+                &metrics,
                 DEFAULT_SLOT,
                 &source,
                 plugin,
@@ -203,6 +206,7 @@ impl PolicySlots {
                 pools,
                 active: Arc::new(SwappablePolicy::new(first)),
                 timings,
+                metrics,
                 rule,
                 recent_faults: Mutex::new(HashMap::new()),
                 this: this.clone(),
@@ -510,6 +514,7 @@ impl PolicySlots {
         Ok(guarded(
             &self.this,
             &self.timings,
+            &self.metrics,
             slot,
             source,
             plugin,
@@ -530,6 +535,7 @@ impl PolicySlots {
 fn guarded(
     this: &Weak<PolicySlots>,
     timings: &Arc<DecisionTimes>,
+    metrics: &Arc<crate::metrics::Metrics>,
     slot: &str,
     source: &str,
     plugin: WasmPolicy,
@@ -539,6 +545,7 @@ fn guarded(
     let this = this.clone();
     GuardedPolicy::plugin(slot, source, plugin, limits, pools)
         .with_timings(timings.clone())
+        .with_metrics(metrics.clone())
         .on_fault(Arc::new(move |digest: &str| {
             if let Some(slots) = this.upgrade() {
                 slots.note_fault(digest);

@@ -190,9 +190,11 @@ impl PolicySlots {
         let trial = state.candidate.clone();
         let slots = Arc::new_cyclic(|this: &Weak<Self>| {
             let first = guarded(
-                this,
-                &timings,
-                &metrics,
+                Instruments {
+                    this,
+                    timings: &timings,
+                    metrics: &metrics,
+                },
                 DEFAULT_SLOT,
                 &source,
                 plugin,
@@ -512,9 +514,11 @@ impl PolicySlots {
         }
         let plugin = load_stored(&self.runtime, &self.registry, digest)?;
         Ok(guarded(
-            &self.this,
-            &self.timings,
-            &self.metrics,
+            Instruments {
+                this: &self.this,
+                timings: &self.timings,
+                metrics: &self.metrics,
+            },
             slot,
             source,
             plugin,
@@ -531,21 +535,27 @@ impl PolicySlots {
     }
 }
 
-/// A guarded version wired to the shared decision timings and the quarantine counter.
+/// What every guarded version of the slots reports into.
+struct Instruments<'a> {
+    this: &'a Weak<PolicySlots>,
+    timings: &'a Arc<DecisionTimes>,
+    metrics: &'a Arc<crate::metrics::Metrics>,
+}
+
+/// A guarded version wired to the shared decision timings, the metrics and the quarantine
+/// counter.
 fn guarded(
-    this: &Weak<PolicySlots>,
-    timings: &Arc<DecisionTimes>,
-    metrics: &Arc<crate::metrics::Metrics>,
+    to: Instruments<'_>,
     slot: &str,
     source: &str,
     plugin: WasmPolicy,
     limits: CallLimits,
     pools: BTreeSet<String>,
 ) -> GuardedPolicy {
-    let this = this.clone();
+    let this = to.this.clone();
     GuardedPolicy::plugin(slot, source, plugin, limits, pools)
-        .with_timings(timings.clone())
-        .with_metrics(metrics.clone())
+        .with_timings(to.timings.clone())
+        .with_metrics(to.metrics.clone())
         .on_fault(Arc::new(move |digest: &str| {
             if let Some(slots) = this.upgrade() {
                 slots.note_fault(digest);

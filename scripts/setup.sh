@@ -27,3 +27,11 @@ if ! python3 -c "import prometheus_client.openmetrics.parser" >/dev/null 2>&1; t
     echo "setup: installing the Python prometheus_client package" >&2
     python3 -m pip install --quiet --disable-pip-version-check prometheus_client
 fi
+
+# The monitoring tests run a real Prometheus server and promtool (Debian's prometheus package).
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+    echo "setup: installing prometheus (promtool and the server, for the monitoring tests)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; }
+fi

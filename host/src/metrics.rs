@@ -114,6 +114,8 @@ pub struct Metrics {
     pub policy_info: Family<PolicyInfoLabels, Gauge>,
     /// HTTP requests answered.
     pub http_requests: Family<HttpLabels, Counter>,
+    /// Policy versions quarantined for faulting too often.
+    pub policy_quarantines: Counter,
 }
 
 impl Default for Metrics {
@@ -148,6 +150,7 @@ impl Metrics {
             }),
             policy_info: Family::default(),
             http_requests: Family::default(),
+            policy_quarantines: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -216,6 +219,11 @@ impl Metrics {
             "http_requests",
             "HTTP requests by route and status",
             m.http_requests.clone(),
+        );
+        registry.register(
+            "policy_quarantines",
+            "Policy versions quarantined for faulting too often",
+            m.policy_quarantines.clone(),
         );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build

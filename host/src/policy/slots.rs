@@ -308,6 +308,7 @@ impl PolicySlots {
             }
         };
         self.swap_to(slot, &restore, "quarantine")?;
+        self.metrics.policy_quarantines.inc();
         tracing::error!(
             slot,
             digest,

@@ -514,6 +514,19 @@ impl JobService {
             .collect()
     }
 
+    /// Whether attempt files can be written (a probe file is created and removed).
+    pub async fn data_dir_writable(&self) -> Result<(), String> {
+        let root = self.layout.root().to_owned();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+            let probe = root.join(format!(".readyz-{}", std::process::id()));
+            std::fs::write(&probe, b"ok").map_err(|e| format!("{}: {e}", probe.display()))?;
+            std::fs::remove_file(&probe).map_err(|e| format!("{}: {e}", probe.display()))
+        })
+        .await
+        .map_err(|_| "the host is shutting down".to_owned())?
+    }
+
     /// True when the state store answers.
     pub async fn store_ok(&self) -> bool {
         let store = self.store.clone();

@@ -51,6 +51,11 @@ impl AttemptLayout {
         }
     }
 
+    /// The directory holding every attempt directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// The directory holding every attempt of `job_id`.
     pub fn job_dir(&self, job_id: &str) -> PathBuf {
         self.root.join(job_id)

@@ -24,13 +24,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     let scheduler_ok = since_tick < SCHEDULER_STALE_AFTER;
     let store_ok = state.jobs.store_ok().await;
     let accepting = !status.stopping();
-    let ready = scheduler_ok && store_ok && accepting;
+    let policy = crate::policy::Policy::info(state.policies.policy().as_ref());
+    let policy_ok = policy.digest.is_some();
+    let writable = state.jobs.data_dir_writable().await;
+    let ready = scheduler_ok && store_ok && accepting && policy_ok && writable.is_ok();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
         "checks": {
             "state_store": {"ok": store_ok},
             "scheduler": {"ok": scheduler_ok, "last_tick_ms_ago": since_tick.as_millis() as u64},
             "accepting": {"ok": accepting},
+            "policy": {"ok": policy_ok, "digest": policy.digest},
+            "data_dir": {"ok": writable.is_ok(), "error": writable.err()},
         },
         "queued": status.queued(),
         "running": status.running(),

@@ -130,7 +130,16 @@ fn runners_health_and_pagination() {
     assert_eq!(runners[0]["params"], json!(["agent", "benchmark"]));
     let ready = reef.get("/readyz");
     assert_eq!(ready.status, 200);
-    assert_eq!(ready.json()["checks"]["scheduler"]["ok"], true);
+    let checks = ready.json()["checks"].clone();
+    for check in [
+        "state_store",
+        "scheduler",
+        "accepting",
+        "policy",
+        "data_dir",
+    ] {
+        assert_eq!(checks[check]["ok"], true, "{check}: {checks}");
+    }
 
     let mut ids: Vec<String> = (0..7)
         .map(|_| reef.submit("demo", json!({"benchmark": benchmark("success.yml")})))

@@ -72,6 +72,14 @@ fn a_full_disk_gives_clear_errors_and_the_host_recovers_when_space_returns() {
         "a log line says why"
     );
     assert_eq!(reef.get("/healthz").status, 200, "the process stays up");
+    let ready = reef.get("/readyz");
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    assert_eq!(
+        ready.json()["checks"]["data_dir"]["ok"],
+        false,
+        "{}",
+        ready.text
+    );
 
     std::fs::remove_file(&ballast).unwrap();
     let after = wait_for("submits to work again", T, || {

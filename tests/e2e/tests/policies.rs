@@ -306,3 +306,28 @@ fn gaps_ms(job: &Value) -> Vec<u64> {
         })
         .collect()
 }
+
+#[test]
+fn a_wedged_scheduler_fails_readiness_until_it_ticks_again() {
+    // A pick that spins for 8 s holds the scheduler loop (the budget is raised on purpose).
+    let config = with_policy("reef_policy_fixture_chaos", "").replace(
+        "quarantine_faults = 1000",
+        "quarantine_faults = 1000\nmax_cpu = \"8s\"\ncall_timeout = \"8s\"",
+    );
+    let reef = Reef::start(&config);
+    assert_eq!(reef.get("/readyz").status, 200);
+    submit_labelled(&reef, "success.yml", json!({}), "chaos-loop");
+    let wedged = reef_e2e::wait_for("readiness to fail", T, || {
+        let answer = reef.get("/readyz");
+        (answer.status == 503).then_some(answer)
+    });
+    assert_eq!(
+        wedged.json()["checks"]["scheduler"]["ok"],
+        false,
+        "{}",
+        wedged.text
+    );
+    reef_e2e::wait_for("readiness to come back", T, || {
+        (reef.get("/readyz").status == 200).then_some(())
+    });
+}

@@ -11,6 +11,7 @@
 use bytesize::ByteSize;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -33,7 +34,7 @@ const SECTIONS: &[&str] = &[
 ];
 
 /// The whole configuration of a host.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// The HTTP server.
@@ -59,11 +60,12 @@ pub struct Config {
 }
 
 /// `[retention]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct RetentionConfig {
     /// Finished jobs (with their attempts, events, logs and results) older than this are
     /// deleted. Unset: kept regardless of age.
+    #[schemars(with = "Option<String>")]
     #[serde(
         default,
         with = "humantime_serde",
@@ -74,6 +76,7 @@ pub struct RetentionConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_finished: Option<u64>,
     /// How often the sweep runs.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub interval: Duration,
     /// Jobs deleted per transaction (small, so the API never waits long).
@@ -92,7 +95,7 @@ impl Default for RetentionConfig {
 }
 
 /// `[policy]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct PolicyConfig {
     /// A policy component (`.wasm`) to use instead of the embedded default, relative to the
@@ -101,21 +104,27 @@ pub struct PolicyConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
     /// Linear memory a plugin call may use.
+    #[schemars(with = "String")]
     pub max_memory: ByteSize,
     /// CPU time a plugin call may use.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub max_cpu: Duration,
     /// Wall-clock time a plugin call may take.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub call_timeout: Duration,
     /// Output a plugin call may print, per stream (kept for the host's debug log).
+    #[schemars(with = "String")]
     pub max_output: ByteSize,
     /// Largest component accepted by `PUT /v1/policies/{name}`.
+    #[schemars(with = "String")]
     pub max_upload: ByteSize,
     /// A version that faults more than this many times within `quarantine_window` is
     /// deactivated and the previous good version restored.
     pub quarantine_faults: u32,
     /// The window of `quarantine_faults`.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub quarantine_window: Duration,
     /// A directory watched for `NAME.wasm` files, uploaded to slot `NAME` and activated when
@@ -123,6 +132,7 @@ pub struct PolicyConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub watch_dir: Option<PathBuf>,
     /// Quiet time after the last change to a watched file before it is taken.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub watch_debounce: Duration,
 }
@@ -146,14 +156,16 @@ impl Default for PolicyConfig {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
     /// Largest accepted request body.
+    #[schemars(with = "String")]
     pub max_body: ByteSize,
     /// How long an `Idempotency-Key` of `POST /v1/jobs` is remembered.
+    #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
 }
@@ -169,7 +181,7 @@ impl Default for ServerConfig {
 }
 
 /// `[storage]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
     /// Directory holding the redb database and the attempt directories.
@@ -189,7 +201,7 @@ impl Default for StorageConfig {
 }
 
 /// `[scheduler]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct SchedulerConfig {
     /// Attempts running at once across all runners.
@@ -208,10 +220,11 @@ impl Default for SchedulerConfig {
 }
 
 /// `[logs]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct LogsConfig {
     /// Cap of each of an attempt's stdout and stderr files.
+    #[schemars(with = "String")]
     pub max_bytes_per_stream: ByteSize,
 }
 
@@ -224,7 +237,7 @@ impl Default for LogsConfig {
 }
 
 /// `[auth]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Accepted bearer tokens. With none, every request is allowed and the host only listens on
@@ -233,7 +246,7 @@ pub struct AuthConfig {
 }
 
 /// One `[[auth.tokens]]` entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenConfig {
     /// Name of the token's holder, shown in logs (never the secret).
@@ -249,7 +262,7 @@ pub struct TokenConfig {
 }
 
 /// `[shim]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShimConfig {
     /// Path of `reef-shim`; by default the one next to the `reef` executable, else `PATH`.
@@ -258,7 +271,7 @@ pub struct ShimConfig {
 }
 
 /// `[runners.NAME]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RunnerConfig {
     /// Argv template; `{param}`, `{job_id}` and `{attempt}` may appear anywhere in an element.
@@ -270,15 +283,18 @@ pub struct RunnerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
     /// Wall-clock budget of one attempt.
+    #[schemars(with = "String")]
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// Time between SIGTERM and SIGKILL when an attempt is stopped.
+    #[schemars(with = "String")]
     #[serde(default = "default_kill_grace", with = "humantime_serde")]
     pub kill_grace: Duration,
     /// Attempts per job, the first included.
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
     /// Delay before a failed attempt is retried.
+    #[schemars(with = "String")]
     #[serde(default = "default_backoff", with = "humantime_serde")]
     pub backoff: Duration,
     /// Resource pools an attempt holds one unit of while it runs.
@@ -312,7 +328,7 @@ fn default_backoff() -> Duration {
 }
 
 /// `[runners.NAME.params.PARAM]`
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ParamConfig {
     /// The caller must give a value (a default makes this moot).
@@ -332,7 +348,7 @@ pub struct ParamConfig {
 }
 
 /// `[runners.NAME.result]`
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResultConfig {
     /// File the runner writes its result to, relative to its workdir; placeholders allowed.
@@ -346,6 +362,7 @@ pub struct ResultConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<String>,
     /// Largest result stored.
+    #[schemars(with = "String")]
     pub max_bytes: ByteSize,
 }
 

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod config_reference;
 pub mod engine;
 pub mod lifecycle;
 pub mod metrics;

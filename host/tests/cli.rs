@@ -157,3 +157,31 @@ fn config_check_names_the_bad_key_and_show_redacts_secrets() {
         "{shown}"
     );
 }
+
+#[test]
+fn the_committed_configuration_reference_is_current() {
+    let out = reef().args(["config", "reference"]).output().unwrap();
+    assert!(out.status.success());
+    let generated = String::from_utf8(out.stdout).unwrap();
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md"),
+    )
+    .unwrap();
+    assert!(
+        generated == committed,
+        "docs/configuration.md is stale: run `reef config reference > docs/configuration.md`"
+    );
+    for section in [
+        "[server]",
+        "[runners.NAME]",
+        "[runners.NAME.params.PARAM]",
+        "[[auth.tokens]]",
+        "[policy]",
+        "[retention]",
+    ] {
+        assert!(
+            generated.contains(&format!("`{section}`")),
+            "{section} missing"
+        );
+    }
+}

@@ -24,7 +24,7 @@ pub struct Problem {
     pub detail: String,
     /// Problem-specific members (RFC 9457 extensions), e.g. a validation report.
     #[serde(flatten)]
-    pub extensions: serde_json::Map<String, serde_json::Value>,
+    pub extensions: Box<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl Problem {
@@ -35,7 +35,7 @@ impl Problem {
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
             detail: detail.into(),
-            extensions: serde_json::Map::new(),
+            extensions: Box::default(),
         }
     }
 

@@ -15,6 +15,8 @@ pub enum ConfigCommand {
         /// The config file.
         file: PathBuf,
     },
+    /// Print the reference of every option, generated from the code (docs/configuration.md).
+    Reference,
     /// Print the effective configuration (file, then environment) as TOML, secrets redacted.
     Show {
         /// Config file (default: config/dev.toml when present, else built-in defaults).
@@ -27,6 +29,10 @@ pub enum ConfigCommand {
 pub fn run(command: ConfigCommand) -> anyhow::Result<i32> {
     match command {
         ConfigCommand::Check { file } => Ok(check(&file)),
+        ConfigCommand::Reference => {
+            print!("{}", crate::config_reference::markdown());
+            Ok(0)
+        }
         ConfigCommand::Show { config } => {
             let config = config.or_else(|| {
                 let default = PathBuf::from(super::DEFAULT_CONFIG);

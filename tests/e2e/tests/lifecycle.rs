@@ -214,6 +214,10 @@ fn an_attempt_that_ended_while_the_host_was_down_is_finished_from_its_exit_recor
         .dir
         .path()
         .join(format!("data/attempts/{id}/1/exit.json"));
+    // Kill only once the shim was started (the host records its identity right after): a host
+    // killed before that rightly declares the attempt lost instead.
+    let identity = exit_record.with_file_name("shim.json");
+    reef_e2e::wait_for("the shim to start", T, || identity.exists().then_some(()));
     let dir = reef.kill9();
     reef_e2e::wait_for("the orphaned shim's exit record", T, || {
         exit_record.exists().then_some(())

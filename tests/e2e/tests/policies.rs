@@ -1,7 +1,7 @@
 //! Policy plugins inside the real host: the embedded default, the fail-safe around a plugin that
 //! misbehaves, refusals at load, and every example policy doing what it says.
 
-use reef_e2e::{Reef, benchmark, demo_config, plugin, read_marks};
+use reef_e2e::{Reef, benchmark, demo_config, plugin};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -251,11 +251,25 @@ fn start_order(config: &str, blockers: usize, queued: &[(&str, usize)]) -> Vec<S
     for id in blocking.iter().chain(&ids) {
         reef.wait_done(id, T);
     }
-    read_marks(&reef.work().join("marks"))
-        .into_iter()
-        .filter(|(kind, id, _)| kind == "start" && tenant_of.contains_key(id))
-        .map(|(_, id, _)| tenant_of[&id].clone())
-        .collect()
+    // The order the scheduler started them in: the sequence numbers of their start events (the
+    // runners' own start marks may race each other when two start in the same pass).
+    let mut started: Vec<(u64, String)> = ids
+        .iter()
+        .map(|id| {
+            let events = reef.get(&format!("/v1/jobs/{id}/events")).json();
+            let start = events["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["transition"] == "start")
+                .expect("a start event")["seq"]
+                .as_u64()
+                .unwrap();
+            (start, tenant_of[id].clone())
+        })
+        .collect();
+    started.sort();
+    started.into_iter().map(|(_, tenant)| tenant).collect()
 }
 
 #[test]

@@ -433,14 +433,14 @@ impl Config {
             Env::prefixed("REEF_")
                 .split("__")
                 .filter(|key| {
-                    let first = key.as_str().split("__").next().unwrap_or_default();
+                    // The key arrives nested ("server.listen") or raw ("SERVER__LISTEN").
+                    let first = key.as_str().split(['.']).next().unwrap_or_default();
+                    let first = first.split("__").next().unwrap_or_default();
                     SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s))
                 })
                 .lowercase(true),
         );
-        let config: Config = figment
-            .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let config: Config = figment.extract().map_err(explain)?;
         Ok(LoadedConfig { config, base_dir })
     }
 
@@ -449,8 +449,44 @@ impl Config {
         Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::string(text))
             .extract()
-            .map_err(|e| ConfigError::Load(Box::new(e)))
+            .map_err(explain)
     }
+}
+
+/// Turns a loading error into one that names the field; an unknown key also gets the closest
+/// known key as a suggestion.
+fn explain(error: figment::Error) -> ConfigError {
+    if let figment::error::Kind::UnknownField(found, expected) = &error.kind {
+        let section: Vec<&str> = error
+            .path
+            .iter()
+            .map(String::as_str)
+            .filter(|p| *p != "default")
+            .take_while(|p| *p != found)
+            .collect();
+        let field = section
+            .iter()
+            .copied()
+            .chain([found.as_str()])
+            .collect::<Vec<_>>()
+            .join(".");
+        let closest = expected
+            .iter()
+            .map(|known| (strsim::levenshtein(found, known), *known))
+            .min()
+            .filter(|(distance, _)| *distance <= found.len().max(3) / 2);
+        let problem = match closest {
+            Some((_, known)) => format!("unknown key; did you mean `{known}`?"),
+            None => format!("unknown key; expected one of: {}", expected.join(", ")),
+        };
+        let origin = error
+            .metadata
+            .as_ref()
+            .map(|m| format!(" (in {})", m.name))
+            .unwrap_or_default();
+        return ConfigError::invalid(field, format!("{problem}{origin}"));
+    }
+    ConfigError::Load(Box::new(error))
 }
 
 fn absolute_dir_of(path: &Path) -> PathBuf {
@@ -525,7 +561,26 @@ mod tests {
     #[test]
     fn unknown_keys_are_errors_that_name_the_key() {
         let err = Config::from_toml("[server]\nlisten_addr = \"127.0.0.1:1\"\n").unwrap_err();
-        assert!(err.to_string().contains("listen_addr"), "{err}");
+        assert!(err.to_string().contains("server.listen_addr"), "{err}");
+        assert!(err.to_string().contains("did you mean `listen`?"), "{err}");
+        let err =
+            Config::from_toml("[runners.x]\ncommand = [\"x\"]\nmax_attemps = 3\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("runners.x.max_attemps: unknown key; did you mean `max_attempts`?"),
+            "{err}"
+        );
+        let err = Config::from_toml("[sheduler]\nmax_concurrency = 2\n").unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `scheduler`?"),
+            "{err}"
+        );
+        let err = Config::from_toml("[logs]\nzzz = 1\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expected one of: max_bytes_per_stream"),
+            "{err}"
+        );
     }
 
     #[test]

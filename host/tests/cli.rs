@@ -185,3 +185,38 @@ fn the_committed_configuration_reference_is_current() {
         );
     }
 }
+
+#[test]
+fn reef_environment_variables_layer_over_the_file_and_typos_are_named() {
+    let dev = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/dev.toml");
+    let out = reef()
+        .args(["config", "show", "--config"])
+        .arg(&dev)
+        .env("REEF_SERVER__LISTEN", "127.0.0.1:7999")
+        .env("REEF_SCHEDULER__MAX_CONCURRENCY", "9")
+        .env("REEF_URL", "http://client-side-only")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        shown.contains("listen = \"127.0.0.1:7999\"") && shown.contains("max_concurrency = 9"),
+        "{shown}"
+    );
+    let out = reef()
+        .args(["config", "check"])
+        .arg(&dev)
+        .env("REEF_SERVER__LISTN", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("server.listn: unknown key; did you mean `listen`?"),
+        "{stderr}"
+    );
+}

@@ -7,7 +7,6 @@
 //! concurrent writes folded into shared transactions. The HTTP layer and the scheduler are left
 //! out, so the numbers isolate what group commit changes.
 
-use reef::lifecycle::JobState;
 use reef::model::Job;
 use reef::store::JobStore;
 use reef::time::Timestamp;
@@ -15,23 +14,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 fn job(id: String) -> Job {
-    Job {
-        id,
-        runner: "bench".into(),
-        params: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        priority: 0,
-        tenant: "default".into(),
-        state: JobState::Queued,
-        reason: None,
-        created_at: Timestamp::now(),
-        updated_at: Timestamp::now(),
-        attempt_count: 0,
-        next_run_at: None,
-        cancel_requested: false,
-        redriven_after: 0,
-        resources: None,
-    }
+    Job::queued(id, "bench", BTreeMap::new(), Timestamp::now())
 }
 
 fn run(group_commit: bool, threads: usize, per_thread: usize) -> f64 {

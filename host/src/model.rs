@@ -46,6 +46,34 @@ pub struct Job {
     pub resources: Option<Vec<String>>,
 }
 
+impl Job {
+    /// A freshly submitted job of `runner`, queued at `now`, with default priority and tenant.
+    pub fn queued(
+        id: String,
+        runner: &str,
+        params: BTreeMap<String, String>,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id,
+            runner: runner.to_owned(),
+            params,
+            labels: BTreeMap::new(),
+            priority: 0,
+            tenant: "default".to_owned(),
+            state: JobState::Queued,
+            reason: None,
+            created_at: now,
+            updated_at: now,
+            attempt_count: 0,
+            next_run_at: None,
+            cancel_requested: false,
+            redriven_after: 0,
+            resources: None,
+        }
+    }
+}
+
 /// Where an attempt is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -155,22 +183,11 @@ pub(crate) mod tests {
 
     /// A queued job for tests.
     pub(crate) fn job() -> Job {
-        Job {
-            id: "01J0000000000000000000000A".into(),
-            runner: "demo".into(),
-            params: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            priority: 0,
-            tenant: "default".into(),
-            state: JobState::Queued,
-            reason: None,
-            created_at: Timestamp(1),
-            updated_at: Timestamp(1),
-            attempt_count: 0,
-            next_run_at: None,
-            cancel_requested: false,
-            redriven_after: 0,
-            resources: None,
-        }
+        Job::queued(
+            "01J0000000000000000000000A".into(),
+            "demo",
+            BTreeMap::new(),
+            Timestamp(1),
+        )
     }
 }

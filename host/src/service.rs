@@ -254,23 +254,10 @@ impl JobService {
         validate_name("tenant", &tenant)?;
         let now = Timestamp::now();
         let id = self.next_id()?;
-        let mut job = Job {
-            id,
-            runner: runner.name.clone(),
-            params,
-            labels: request.labels,
-            priority: request.priority.unwrap_or(0),
-            tenant,
-            state: JobState::Queued,
-            reason: None,
-            created_at: now,
-            updated_at: now,
-            attempt_count: 0,
-            next_run_at: None,
-            cancel_requested: false,
-            redriven_after: 0,
-            resources: None,
-        };
+        let mut job = Job::queued(id, &runner.name, params, now);
+        job.labels = request.labels;
+        job.priority = request.priority.unwrap_or(0);
+        job.tenant = tenant;
         let decision = self.policy.admit(&AdmitInput {
             job: policy::inputs::job(&job),
             runner: policy::inputs::runner(runner),

@@ -14,7 +14,7 @@
 //!
 //! The store blocks, so its calls run under `block_in_place`.
 
-use crate::lifecycle::{JobState, Transition};
+use crate::lifecycle::{JobEvent, JobState, Transition};
 use crate::model::Job;
 
 use crate::metrics::Metrics;
@@ -365,6 +365,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Commits a job's new record with the events explaining it (no attempt change).
+    fn commit_job(&self, job: &Job, events: Vec<JobEvent>) -> Result<(), EngineError> {
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: None,
+            events,
+        }])
+    }
+
     fn cancel(&mut self, job_id: &str) -> Result<Job, EngineError> {
         let mut job = self.load(job_id)?;
         match job.state {
@@ -372,11 +381,7 @@ impl Engine {
                 let event = job
                     .apply(Transition::Cancel, Timestamp::now())
                     .expect("queued and waiting jobs can be cancelled");
-                self.commit(&[Change {
-                    job: job.clone(),
-                    attempt: None,
-                    events: vec![event],
-                }])?;
+                self.commit_job(&job, vec![event])?;
                 self.scheduler.remove_queued(job_id);
                 tracing::info!(job_id, "cancelled before running");
             }
@@ -384,11 +389,7 @@ impl Engine {
                 if !job.cancel_requested {
                     job.cancel_requested = true;
                     job.updated_at = Timestamp::now();
-                    self.commit(&[Change {
-                        job: job.clone(),
-                        attempt: None,
-                        events: vec![],
-                    }])?;
+                    self.commit_job(&job, vec![])?;
                 }
                 if let Some(shim) = self.running.get(job_id).and_then(|r| r.shim) {
                     self.supervisor.cancel(&shim);
@@ -404,11 +405,7 @@ impl Engine {
     fn redrive(&mut self, job_id: &str) -> Result<Job, EngineError> {
         let mut job = self.load(job_id)?;
         let event = job.apply(Transition::Redrive, Timestamp::now())?;
-        self.commit(&[Change {
-            job: job.clone(),
-            attempt: None,
-            events: vec![event],
-        }])?;
+        self.commit_job(&job, vec![event])?;
         self.enqueue(&job);
         tracing::info!(job_id, "re-driven");
         Ok(job)
@@ -422,11 +419,7 @@ impl Engine {
         let event = job
             .apply(Transition::Requeue, Timestamp::now())
             .expect("retry_wait → queued is allowed");
-        self.commit(&[Change {
-            job: job.clone(),
-            attempt: None,
-            events: vec![event],
-        }])?;
+        self.commit_job(&job, vec![event])?;
         self.enqueue(&job);
         Ok(())
     }

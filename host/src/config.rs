@@ -31,6 +31,7 @@ const SECTIONS: &[&str] = &[
     "resources",
     "policy",
     "retention",
+    "telemetry",
 ];
 
 /// The whole configuration of a host.
@@ -57,6 +58,47 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// How long finished jobs are kept.
     pub retention: RetentionConfig,
+    /// Logs and traces of the host itself.
+    pub telemetry: TelemetryConfig,
+}
+
+/// `[telemetry]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Log filter in `tracing` directive syntax (`info`, `reef=debug,warn`). `REEF_LOG`
+    /// overrides it. Changes apply on reload.
+    pub log_level: String,
+    /// `text` (human-readable) or `json` (one object per line, for log shippers).
+    /// `REEF_LOG_FORMAT` overrides it.
+    pub log_format: LogFormat,
+    /// Base URL of an OTLP/HTTP collector (`http://127.0.0.1:4318`); spans go to
+    /// `<url>/v1/traces` as protobuf. Unset: no traces are exported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            otlp_endpoint: None,
+            service_name: "reef".into(),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// `[retention]`
@@ -397,6 +439,14 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The dotted path of the offending field, when the error names one.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// Shorthand for [`ConfigError::Invalid`].
     pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
         Self::Invalid {
@@ -442,6 +492,61 @@ impl Config {
         );
         let config: Config = figment.extract().map_err(explain)?;
         Ok(LoadedConfig { config, base_dir })
+    }
+
+    /// Checks what the types alone cannot: limits that must be positive, a log filter that
+    /// parses, an exporter URL that is usable. Runners, resources and tokens are checked when
+    /// they are compiled ([`crate::runner::RunnerSet`], [`crate::auth::Authenticator`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "scheduler.max_concurrency",
+                u64::from(self.scheduler.max_concurrency),
+            ),
+            (
+                "scheduler.candidate_window",
+                u64::from(self.scheduler.candidate_window),
+            ),
+            ("retention.batch", self.retention.batch as u64),
+            (
+                "logs.max_bytes_per_stream",
+                self.logs.max_bytes_per_stream.as_u64(),
+            ),
+            ("policy.max_memory", self.policy.max_memory.as_u64()),
+            ("server.max_body", self.server.max_body.as_u64()),
+            ("policy.max_upload", self.policy.max_upload.as_u64()),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::invalid(*field, "must be at least 1"));
+        }
+        let durations = [
+            ("policy.max_cpu", self.policy.max_cpu),
+            ("policy.call_timeout", self.policy.call_timeout),
+            ("policy.quarantine_window", self.policy.quarantine_window),
+            ("retention.interval", self.retention.interval),
+        ];
+        if let Some((field, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
+            return Err(ConfigError::invalid(*field, "must be longer than zero"));
+        }
+        if self.retention.max_finished == Some(0) {
+            return Err(ConfigError::invalid(
+                "retention.max_finished",
+                "must be at least 1 (leave it unset to keep every finished job)",
+            ));
+        }
+        crate::telemetry::LogLevel::validate(&self.telemetry.log_level)
+            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            crate::telemetry::validate_endpoint(endpoint)
+                .map_err(|problem| ConfigError::invalid("telemetry.otlp_endpoint", problem))?;
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "telemetry.service_name",
+                "must not be empty",
+            ));
+        }
+        Ok(())
     }
 
     /// Parses a TOML string on top of the defaults (no environment); for tests and tools.
@@ -575,12 +680,42 @@ mod tests {
             err.to_string().contains("did you mean `scheduler`?"),
             "{err}"
         );
+        let err = Config::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
+        assert!(err.to_string().contains("xml"), "{err}");
         let err = Config::from_toml("[logs]\nzzz = 1\n").unwrap_err();
         assert!(
             err.to_string()
                 .contains("expected one of: max_bytes_per_stream"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn cross_field_checks_name_the_field() {
+        let cases = [
+            (
+                "[scheduler]\nmax_concurrency = 0\n",
+                "scheduler.max_concurrency: must be at least 1",
+            ),
+            (
+                "[policy]\ncall_timeout = \"0s\"\n",
+                "policy.call_timeout: must be longer than zero",
+            ),
+            ("[retention]\nmax_finished = 0\n", "retention.max_finished"),
+            (
+                "[telemetry]\nlog_level = \"reef=loud\"\n",
+                "telemetry.log_level",
+            ),
+            (
+                "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
+                "telemetry.otlp_endpoint",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{text}: {err}");
+        }
+        assert!(Config::default().validate().is_ok());
     }
 
     #[test]

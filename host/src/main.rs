@@ -16,16 +16,16 @@ fn main() -> anyhow::Result<()> {
             )
         };
     }
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("REEF_LOG").unwrap_or_else(|_| "info".into());
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // REEF_LOG_FORMAT=json: one JSON object per line, for log shippers.
-    if std::env::var("REEF_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        logs.json().init();
-    } else {
-        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    if !cli.is_serve() {
+        // `reef serve` sets up its logs (and traces) from its config; the client commands log
+        // warnings to stderr, filtered by REEF_LOG.
+        let filter = tracing_subscriber::EnvFilter::try_from_env("REEF_LOG")
+            .unwrap_or_else(|_| "warn".into());
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
     let code = cli.run()?;
     if code != 0 {

@@ -44,6 +44,13 @@ pub struct PolicyLabels {
     pub result: String,
 }
 
+/// `result`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `success` or `failure`.
+    pub result: String,
+}
+
 /// `hook`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HookLabel {
@@ -116,6 +123,8 @@ pub struct Metrics {
     pub http_requests: Family<HttpLabels, Counter>,
     /// Policy versions quarantined for faulting too often.
     pub policy_quarantines: Counter,
+    /// Config reloads, by result.
+    pub config_reloads: Family<ReloadLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -151,6 +160,7 @@ impl Metrics {
             policy_info: Family::default(),
             http_requests: Family::default(),
             policy_quarantines: Counter::default(),
+            config_reloads: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -225,6 +235,17 @@ impl Metrics {
             "Policy versions quarantined for faulting too often",
             m.policy_quarantines.clone(),
         );
+        registry.register(
+            "config_reloads",
+            "Config reloads by result (a failure left the running config unchanged)",
+            m.config_reloads.clone(),
+        );
+        // Both series exist from the start, so `increase()` sees the first failure.
+        for result in ["success", "failure"] {
+            let _ = m.config_reloads.get_or_create(&ReloadLabels {
+                result: result.into(),
+            });
+        }
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {

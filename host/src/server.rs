@@ -2,8 +2,10 @@
 
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
-use crate::config::{Config, ConfigError};
-use crate::engine::{Engine, EngineHandle, limits_for};
+use crate::config::Config;
+use crate::config_reload::{ConfigReloader, LiveParts};
+use crate::config_watch::ConfigWatch;
+use crate::engine::{Engine, EngineHandle, EngineParts, limits_for};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::policy::registry::PolicyRegistry;
@@ -14,7 +16,9 @@ use crate::runner::RunnerSet;
 use crate::service::JobService;
 use crate::store::{JobStore, RetentionRule};
 use crate::supervisor::{AttemptLayout, ShimSupervisor, locate_shim};
+use crate::telemetry::Telemetry;
 use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,9 +51,7 @@ pub fn prepare(
     if let Some(dir) = &options.data_dir {
         config.storage.data_dir = dir.clone();
     }
-    if config.scheduler.max_concurrency == 0 {
-        return Err(ConfigError::invalid("scheduler.max_concurrency", "must be at least 1").into());
-    }
+    config.validate()?;
     let runners = RunnerSet::from_config(&config, &loaded.base_dir)?;
     let auth = Authenticator::from_config(&config.auth, |k| std::env::var(k).ok())?;
     if !auth.enabled() && !config.server.listen.ip().is_loopback() {
@@ -92,9 +94,27 @@ pub fn policy_seed(config: &Config, base_dir: &std::path::Path) -> anyhow::Resul
     })
 }
 
+/// Runs `reef serve` until SIGINT or SIGTERM: loads the config, sets up logs and traces, then
+/// runs the server on a runtime of its own. Spans still buffered are sent before it returns.
+pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+    let prepared = prepare(&options)?;
+    let telemetry = Telemetry::init(&prepared.0.telemetry)?;
+    let served = tokio::runtime::Runtime::new()
+        .context("starting the async runtime")
+        .and_then(|runtime| runtime.block_on(serve(options, prepared, &telemetry)));
+    if let Err(error) = &served {
+        tracing::error!(error = format!("{error:#}"), "reef stopped on an error");
+    }
+    telemetry.shutdown();
+    served
+}
+
 /// Runs the server until SIGINT or SIGTERM.
-pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
-    let (config, runners, auth, base_dir) = prepare(&options)?;
+async fn serve(
+    options: ServeOptions,
+    (config, runners, auth, base_dir): (Config, RunnerSet, Authenticator, PathBuf),
+    telemetry: &Telemetry,
+) -> anyhow::Result<()> {
     let data_dir = config.storage.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -148,28 +168,45 @@ pub async fn serve(options: ServeOptions) -> anyhow::Result<()> {
         config.scheduler.max_concurrency,
         &config.resources,
     );
-    let engine = Engine::start(
-        store.clone(),
-        runners.clone(),
-        policy.clone(),
+    let engine = Engine::start(EngineParts {
+        store: store.clone(),
+        runners: runners.clone(),
+        policy: policy.clone(),
         limits,
-        config.scheduler.candidate_window as usize,
+        window: config.scheduler.candidate_window as usize,
         supervisor,
-        metrics.clone(),
-    )?;
+        metrics: metrics.clone(),
+        tracer: telemetry.jobs(),
+    })?;
     spawn_key_expiry(store.clone());
     spawn_retention(store.clone(), layout.clone(), &config.retention);
     let engine_handle = engine.clone();
     let jobs = Arc::new(
         JobService::new(store, engine, runners.clone(), policy, layout)
             .with_idempotency_ttl(config.server.idempotency_ttl)
-            .with_metrics(metrics.clone()),
+            .with_metrics(metrics.clone())
+            .with_tracer(telemetry.jobs()),
     );
+    let auth = Arc::new(ArcSwap::from_pointee(auth));
+    let reloader = Arc::new(ConfigReloader::new(
+        options.clone(),
+        config.clone(),
+        LiveParts {
+            engine: engine_handle.clone(),
+            jobs: jobs.clone(),
+            auth: auth.clone(),
+            slots: slots.clone(),
+            level: telemetry.level(),
+            metrics: metrics.clone(),
+        },
+    ));
+    let _config_watch = ConfigWatch::start(reloader.clone()).context("watching the config")?;
     let state = AppState {
         jobs,
         policies: slots,
-        auth: Arc::new(auth),
+        auth,
         metrics,
+        reloader,
     };
     let app = api::router(
         state,

@@ -9,7 +9,9 @@ use crate::policy::{self, AdmitDecision, AdmitInput, Policy};
 use crate::runner::RunnerSet;
 use crate::store::{JobFilter, JobStore, KeyedInsert, StoreError};
 use crate::supervisor::AttemptLayout;
+use crate::telemetry::{JobTracer, PolicyCall};
 use crate::time::Timestamp;
+use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -172,9 +174,10 @@ pub struct IdempotencyKey {
 pub struct JobService {
     store: JobStore,
     engine: EngineHandle,
-    runners: Arc<RunnerSet>,
+    runners: ArcSwap<RunnerSet>,
     policy: Arc<dyn Policy>,
     layout: AttemptLayout,
+    tracer: JobTracer,
     ids: Mutex<ulid::Generator>,
     idempotency_ttl: std::time::Duration,
     metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -192,9 +195,10 @@ impl JobService {
         Self {
             store,
             engine,
-            runners,
+            runners: ArcSwap::new(runners),
             policy,
             layout,
+            tracer: JobTracer::disabled(),
             ids: Mutex::new(ulid::Generator::new()),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
             metrics: None,
@@ -205,6 +209,17 @@ impl JobService {
     pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Writes the `submit` span of every job's trace through `tracer`.
+    pub fn with_tracer(mut self, tracer: JobTracer) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Replaces the runners new submits are checked against (a config reload).
+    pub fn set_runners(&self, runners: Arc<RunnerSet>) {
+        self.runners.store(runners);
     }
 
     /// How long idempotency keys are remembered.
@@ -244,8 +259,9 @@ impl JobService {
         {
             return Ok((job, true));
         }
-        let runner = self
-            .runners
+        let started = std::time::SystemTime::now();
+        let runners = self.runners.load_full();
+        let runner = runners
             .get(&request.runner)
             .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
         let params = runner.params.resolve(&runner.name, &request.params)?;
@@ -258,15 +274,18 @@ impl JobService {
         job.labels = request.labels;
         job.priority = request.priority.unwrap_or(0);
         job.tenant = tenant;
-        let decision = self.policy.admit(&AdmitInput {
-            job: policy::inputs::job(&job),
-            runner: policy::inputs::runner(runner),
-            load: self.engine.status().load(),
-            now_ms: now.0,
-            seed: policy::inputs::seed(),
+        let (decision, admit) = PolicyCall::time("admit", || {
+            let decided = self.policy.admit(&AdmitInput {
+                job: policy::inputs::job(&job),
+                runner: policy::inputs::runner(runner),
+                load: self.engine.status().load(),
+                now_ms: now.0,
+                seed: policy::inputs::seed(),
+            });
+            (decided.answer, decided.by)
         });
-        let admitted_by = decision.by;
-        match decision.answer {
+        let admitted_by = admit.by.clone();
+        match decision {
             AdmitDecision::Reject(reason) => return Err(ServiceError::Rejected(reason)),
             AdmitDecision::Accept(admission) => {
                 if let Some(priority) = admission.priority {
@@ -301,6 +320,7 @@ impl JobService {
                         })
                         .inc();
                 }
+                self.tracer.submitted(&job, started, &admit);
                 self.engine.submitted(job.clone());
                 Ok((job, false))
             }
@@ -488,6 +508,7 @@ impl JobService {
     /// The configured runners.
     pub fn runners(&self) -> Vec<RunnerView> {
         self.runners
+            .load()
             .iter()
             .map(|r| RunnerView {
                 name: r.name.clone(),

@@ -133,13 +133,15 @@ impl ShimSupervisor {
         &self.layout
     }
 
-    /// Writes the attempt's spec and starts its shim.
+    /// Writes the attempt's spec and starts its shim. `traceparent`, when tracing is on, is
+    /// handed to the runner as `TRACEPARENT` so its own spans join the job's trace.
     pub fn launch(
         &self,
         job: &Job,
         runner: &RunnerSpec,
         attempt: u32,
         plan: AttemptPlan,
+        traceparent: Option<String>,
     ) -> Result<LaunchedShim, LaunchError> {
         let paths = self.layout.paths(&job.id, attempt);
         let io = |what: &str| {
@@ -157,7 +159,11 @@ impl ShimSupervisor {
         )
         .ok_or_else(|| LaunchError::ProgramNotFound(argv[0].clone()))?;
         argv[0] = program.to_string_lossy().into_owned();
-        let env = runner.environment(|k| std::env::var(k).ok(), &job.id, attempt, &paths.result);
+        let mut env =
+            runner.environment(|k| std::env::var(k).ok(), &job.id, attempt, &paths.result);
+        if let Some(traceparent) = traceparent {
+            env.insert("TRACEPARENT".to_owned(), traceparent);
+        }
         let spec = AttemptSpec {
             version: PROTOCOL_VERSION,
             job_id: job.id.clone(),

@@ -1,5 +1,6 @@
 //! The HTTP API (v1): routing, authentication and the thin handlers over [`JobService`].
 
+mod config;
 mod events;
 mod health;
 mod jobs;
@@ -7,9 +8,11 @@ mod policies;
 pub mod problem;
 
 use crate::auth::{Authenticator, Scope};
+use crate::config_reload::ConfigReloader;
 use crate::metrics::{HttpLabels, Metrics};
 use crate::policy::slots::PolicySlots;
 use crate::service::JobService;
+use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
@@ -26,10 +29,12 @@ pub struct AppState {
     pub jobs: Arc<JobService>,
     /// Policy versions and activation.
     pub policies: Arc<PolicySlots>,
-    /// Token checks.
-    pub auth: Arc<Authenticator>,
+    /// Token checks (replaced by a config reload).
+    pub auth: Arc<ArcSwap<Authenticator>>,
     /// What `/metrics` exposes.
     pub metrics: Arc<Metrics>,
+    /// Applies the config file again.
+    pub reloader: Arc<ConfigReloader>,
 }
 
 /// Who made a request: the token's name, or `anonymous` when no tokens are configured.
@@ -65,6 +70,7 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
             "/v1/policies/{name}",
             put(policies::upload).layer(DefaultBodyLimit::max(max_upload)),
         )
+        .route("/v1/config/reload", post(config::reload))
         .route("/v1/policies/{name}/activate", post(policies::activate))
         .route("/v1/policies/{name}/rollback", post(policies::rollback))
         .route("/v1/policies/{name}/shadow", post(policies::shadow))
@@ -110,7 +116,7 @@ async fn require<const SCOPE: u8>(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.authorize(header, scope_of(SCOPE)) {
+    match state.auth.load().authorize(header, scope_of(SCOPE)) {
         Ok(name) => {
             let name = name.unwrap_or_else(|| "anonymous".to_owned());
             request.extensions_mut().insert(Principal(name));

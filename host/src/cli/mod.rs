@@ -6,7 +6,7 @@ mod policy;
 mod policy_test;
 
 use crate::client::ApiClient;
-use crate::server::{ServeOptions, serve};
+use crate::server::{ServeOptions, run};
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -99,13 +99,12 @@ impl Cli {
                     let default = PathBuf::from(DEFAULT_CONFIG);
                     default.exists().then_some(default)
                 });
-                let runtime = tokio::runtime::Runtime::new()?;
-                runtime.block_on(serve(ServeOptions {
+                run(ServeOptions {
                     config,
                     listen,
                     data_dir,
                     drain,
-                }))?;
+                })?;
                 Ok(0)
             }
             Command::Policy { command, remote } => policy::run(command, &remote),

@@ -11,18 +11,26 @@ use crate::runner::RunnerSpec;
 use crate::scheduler::{Candidate, Pick, RunningView};
 use crate::store::Change;
 use crate::supervisor::LaunchError;
+use crate::telemetry::PolicyCall;
 use crate::time::Timestamp;
 use reef_shim::ExitRecord;
+use std::cell::RefCell;
 
 impl Engine {
     pub(super) fn schedule(&mut self) {
         let pick = PolicyPick {
             policy: self.policy.as_ref(),
             max_concurrency: self.scheduler.limits().global,
+            calls: RefCell::new(Vec::new()),
         };
         let started = self.scheduler.next(&pick);
+        let picks = pick.calls.into_inner();
         for candidate in started {
-            if let Err(error) = self.start_attempt(&candidate) {
+            let pick = picks
+                .iter()
+                .find(|(_, chosen)| chosen.contains(&candidate.job_id))
+                .map(|(call, _)| call);
+            if let Err(error) = self.start_attempt(&candidate, pick) {
                 tracing::error!(job_id = candidate.job_id, %error, "could not start an attempt; it stays queued");
                 self.scheduler.release(&candidate.job_id);
                 self.scheduler.enqueue(candidate);
@@ -30,7 +38,11 @@ impl Engine {
         }
     }
 
-    fn start_attempt(&mut self, candidate: &Candidate) -> Result<(), EngineError> {
+    fn start_attempt(
+        &mut self,
+        candidate: &Candidate,
+        pick: Option<&PolicyCall>,
+    ) -> Result<(), EngineError> {
         let mut job = self.load(&candidate.job_id)?;
         if job.state != JobState::Queued {
             self.scheduler.release(&job.id);
@@ -50,19 +62,22 @@ impl Engine {
                 runner: job.runner.clone(),
             })
             .observe(now.since(job.updated_at).as_secs_f64());
-        let decided = self.policy.plan(&PlanInput {
-            job: policy::inputs::job(&job),
-            runner: policy::inputs::runner(&runner),
-            attempt: n,
-            history,
-            now_ms: now.0,
-            seed: policy::inputs::seed(),
+        let (plan, plan_call) = PolicyCall::time("plan", || {
+            let decided = self.policy.plan(&PlanInput {
+                job: policy::inputs::job(&job),
+                runner: policy::inputs::runner(&runner),
+                attempt: n,
+                history,
+                now_ms: now.0,
+                seed: policy::inputs::seed(),
+            });
+            (decided.answer, decided.by)
         });
+        let queued_since = job.updated_at;
         let mut event = job
             .apply(Transition::Start { attempt: n }, now)
             .expect("queued → running is allowed");
-        event.policy = Some(decided.by);
-        let plan = decided.answer;
+        event.policy = Some(plan_call.by.clone());
         let attempt = Attempt::started(n, now, plan.timeout_ms, plan.kill_grace_ms);
         // Durable before the process exists: a crash after this point finds the attempt.
         self.commit(&[Change {
@@ -73,7 +88,9 @@ impl Engine {
         let tx = self.tx.clone();
         let job_id = job.id.clone();
         let launching = std::time::Instant::now();
-        let launched = self.supervisor.launch(&job, &runner, n, plan);
+        self.tracer.started(&job, queued_since, n, pick, &plan_call);
+        let traceparent = self.tracer.traceparent(&job, n);
+        let launched = self.supervisor.launch(&job, &runner, n, plan, traceparent);
         self.metrics
             .spawn_latency
             .observe(launching.elapsed().as_secs_f64());
@@ -181,7 +198,7 @@ impl Engine {
                 }
             }
         };
-        let mut decided_by = None;
+        let mut on_exit = None;
         let transition = if job.cancel_requested && verdict != Verdict::Succeeded
             || verdict == Verdict::Cancelled
         {
@@ -200,9 +217,12 @@ impl Engine {
             let decision = match &runner {
                 Some(runner) => {
                     let input = self.exit_input(&job, runner, &attempt, now)?;
-                    let decided = self.policy.on_exit(&input);
-                    decided_by = Some(decided.by);
-                    decided.answer
+                    let (answer, call) = PolicyCall::time("on_exit", || {
+                        let decided = self.policy.on_exit(&input);
+                        (decided.answer, decided.by)
+                    });
+                    on_exit = Some(call);
+                    answer
                 }
                 None => ExitDecision::Accept,
             };
@@ -229,7 +249,7 @@ impl Engine {
         let mut event = job
             .apply(transition, now)
             .expect("a running job can end any way");
-        event.policy = decided_by;
+        event.policy = on_exit.as_ref().map(|call| call.by.clone());
         self.commit(&[Change {
             job: job.clone(),
             attempt: Some(attempt.clone()),
@@ -237,6 +257,7 @@ impl Engine {
         }])?;
         tracing::info!(job_id, attempt = n, state = %job.state, reason = job.reason.as_deref().unwrap_or(""), "attempt ended");
         self.count_end(&job, &attempt);
+        self.tracer.attempt_ended(&job, &attempt, on_exit.as_ref());
         self.release(job_id, n);
         if job.state == JobState::RetryWait {
             self.arm_retry(&job);
@@ -378,10 +399,12 @@ fn tail(path: &std::path::Path, n: u64) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The scheduler's [`Pick`] seam, answered by the policy.
+/// The scheduler's [`Pick`] seam, answered by the policy. Each call is timed, with the jobs it
+/// chose, for their traces.
 struct PolicyPick<'a> {
     policy: &'a dyn Policy,
     max_concurrency: u32,
+    calls: RefCell<Vec<(PolicyCall, Vec<String>)>>,
 }
 
 impl Pick for PolicyPick<'_> {
@@ -401,12 +424,17 @@ impl Pick for PolicyPick<'_> {
             now_ms: Timestamp::now().0,
             seed: policy::inputs::seed(),
         };
-        self.policy
-            .pick(&input)
-            .answer
-            .into_iter()
-            .filter_map(|i| candidates.get(i as usize).map(|c| c.job_id.clone()))
-            .collect()
+        let (chosen, call) = PolicyCall::time("pick", || {
+            let decided = self.policy.pick(&input);
+            let chosen: Vec<String> = decided
+                .answer
+                .into_iter()
+                .filter_map(|i| candidates.get(i as usize).map(|c| c.job_id.clone()))
+                .collect();
+            (chosen, decided.by)
+        });
+        self.calls.borrow_mut().push((call, chosen.clone()));
+        chosen
     }
 }
 

@@ -23,6 +23,7 @@ use crate::runner::RunnerSet;
 use crate::scheduler::{Candidate, Limits, Scheduler};
 use crate::store::{Change, JobStore, StoreError};
 use crate::supervisor::ShimSupervisor;
+use crate::telemetry::JobTracer;
 use crate::time::Timestamp;
 use reef_shim::{ExitRecord, ShimIdentity};
 use std::collections::HashMap;
@@ -78,6 +79,13 @@ enum Command {
     },
     /// Nothing to do but run a pass (e.g. after a stop was requested).
     Wake,
+    /// A config reload changed the runners or the limits.
+    Reconfigure {
+        runners: Arc<RunnerSet>,
+        limits: Limits,
+        window: usize,
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// Liveness facts the health checks read, and the load snapshot admission decisions see.
@@ -148,6 +156,26 @@ impl EngineHandle {
         let _ = self.tx.send(Command::Wake);
     }
 
+    /// Replaces the runners and the limits between two scheduling passes. Jobs of a runner
+    /// that is no longer configured stay queued until it is configured again.
+    pub async fn reconfigure(
+        &self,
+        runners: Arc<RunnerSet>,
+        limits: Limits,
+        window: usize,
+    ) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Reconfigure {
+                runners,
+                limits,
+                window,
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
     /// Runs a failed or cancelled job again.
     pub async fn redrive(&self, job_id: &str) -> Result<Job, EngineError> {
         let job_id = job_id.to_owned();
@@ -188,6 +216,27 @@ pub struct Engine {
     tx: mpsc::UnboundedSender<Command>,
     status: Arc<EngineStatus>,
     metrics: Arc<Metrics>,
+    tracer: JobTracer,
+}
+
+/// What the engine is made of.
+pub struct EngineParts {
+    /// The job store.
+    pub store: JobStore,
+    /// The configured runners.
+    pub runners: Arc<RunnerSet>,
+    /// The policy deciding plans, picks and exits.
+    pub policy: Arc<dyn Policy>,
+    /// Hard concurrency limits.
+    pub limits: Limits,
+    /// Candidates offered to the policy per decision.
+    pub window: usize,
+    /// Launches shims.
+    pub supervisor: ShimSupervisor,
+    /// Counters and histograms.
+    pub metrics: Arc<Metrics>,
+    /// Job traces.
+    pub tracer: JobTracer,
 }
 
 /// Limits the scheduler enforces for a runner set.
@@ -209,15 +258,17 @@ pub fn limits_for(
 impl Engine {
     /// Rebuilds the engine's view from the store, re-attaches or finishes attempts left running
     /// by a previous host, and starts the engine task.
-    pub fn start(
-        store: JobStore,
-        runners: Arc<RunnerSet>,
-        policy: Arc<dyn Policy>,
-        limits: Limits,
-        window: usize,
-        supervisor: ShimSupervisor,
-        metrics: Arc<Metrics>,
-    ) -> Result<EngineHandle, EngineError> {
+    pub fn start(parts: EngineParts) -> Result<EngineHandle, EngineError> {
+        let EngineParts {
+            store,
+            runners,
+            policy,
+            limits,
+            window,
+            supervisor,
+            metrics,
+            tracer,
+        } = parts;
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(EngineStatus::default());
         status
@@ -233,6 +284,7 @@ impl Engine {
             tx: tx.clone(),
             status: status.clone(),
             metrics,
+            tracer,
         };
         engine.recover()?;
         tokio::spawn(engine.run(rx));
@@ -300,6 +352,20 @@ impl Engine {
                 }
             }
             Command::Wake => {}
+            Command::Reconfigure {
+                runners,
+                limits,
+                window,
+                reply,
+            } => {
+                self.runners = runners;
+                self.scheduler.set_limits(limits, window);
+                // Jobs of a runner that is configured again become candidates again.
+                if let Err(error) = self.enqueue_waiting() {
+                    tracing::error!(%error, "could not re-read queued jobs after a reload");
+                }
+                let _ = reply.send(());
+            }
             Command::RetryDue { job_id } => {
                 if let Err(error) = self.requeue(&job_id) {
                     tracing::error!(job_id, %error, "could not requeue a job; retrying");
@@ -383,6 +449,7 @@ impl Engine {
                     .expect("queued and waiting jobs can be cancelled");
                 self.commit_job(&job, vec![event])?;
                 self.scheduler.remove_queued(job_id);
+                self.tracer.job_ended(&job);
                 tracing::info!(job_id, "cancelled before running");
             }
             JobState::Running => {

@@ -27,6 +27,21 @@ impl Engine {
         Ok(())
     }
 
+    /// Offers the scheduler every queued job of a configured runner it does not hold yet (after
+    /// a reload brought a runner back).
+    pub(super) fn enqueue_waiting(&mut self) -> Result<(), EngineError> {
+        let jobs = tokio::task::block_in_place(|| self.store.unfinished_jobs())?;
+        for job in jobs {
+            if job.state == JobState::Queued
+                && self.runners.get(&job.runner).is_some()
+                && !self.scheduler.is_queued(&job.id)
+            {
+                self.enqueue(&job);
+            }
+        }
+        Ok(())
+    }
+
     /// A job found running at start-up: follow its shim if it lives, finish it from its exit
     /// record if the shim is gone, or declare the attempt lost. A live shim is found by the spec
     /// it runs (`live`), so one started just before the old host died is not missed.

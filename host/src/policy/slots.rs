@@ -121,12 +121,11 @@ pub struct QuarantineRule {
 pub struct PolicySlots {
     runtime: Arc<PluginRuntime>,
     registry: PolicyRegistry,
-    limits: CallLimits,
     pools: BTreeSet<String>,
     active: Arc<SwappablePolicy>,
     timings: Arc<DecisionTimes>,
     metrics: Arc<crate::metrics::Metrics>,
-    rule: QuarantineRule,
+    rule: std::sync::RwLock<QuarantineRule>,
     recent_faults: Mutex<HashMap<String, VecDeque<Instant>>>,
     this: Weak<PolicySlots>,
     /// Serialises uploads, activations and rollbacks (decisions never take it).
@@ -204,12 +203,11 @@ impl PolicySlots {
             Self {
                 runtime,
                 registry,
-                limits,
                 pools,
                 active: Arc::new(SwappablePolicy::new(first)),
                 timings,
                 metrics,
-                rule,
+                rule: std::sync::RwLock::new(rule),
                 recent_faults: Mutex::new(HashMap::new()),
                 this: this.clone(),
                 changes: Mutex::new(()),
@@ -236,6 +234,7 @@ impl PolicySlots {
     /// (the decision that faulted has already been answered by the fail-safe).
     fn note_fault(&self, digest: &str) {
         let now = Instant::now();
+        let rule = self.quarantine_rule();
         let tripped = {
             let Ok(mut recent) = self.recent_faults.lock() else {
                 return;
@@ -244,11 +243,11 @@ impl PolicySlots {
             faults.push_back(now);
             while faults
                 .front()
-                .is_some_and(|t| now.duration_since(*t) > self.rule.window)
+                .is_some_and(|t| now.duration_since(*t) > rule.window)
             {
                 faults.pop_front();
             }
-            if faults.len() as u32 > self.rule.faults {
+            if faults.len() as u32 > rule.faults {
                 let count = faults.len() as u32;
                 faults.clear();
                 Some(count)
@@ -313,7 +312,7 @@ impl PolicySlots {
             slot,
             digest,
             faults,
-            window = ?self.rule.window,
+            window = ?self.quarantine_rule().window,
             restored = restore,
             "policy quarantined: it faulted too often; the previous good version is active again"
         );
@@ -328,6 +327,27 @@ impl PolicySlots {
         state.activated_by = Some("quarantine".into());
         self.registry.set_slot(slot, &state)?;
         Ok(())
+    }
+
+    /// When a version is quarantined.
+    pub fn quarantine_rule(&self) -> QuarantineRule {
+        match self.rule.read() {
+            Ok(rule) => *rule,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// Changes the quarantine rule (a config reload).
+    pub fn set_quarantine_rule(&self, rule: QuarantineRule) {
+        match self.rule.write() {
+            Ok(mut current) => *current = rule,
+            Err(poisoned) => *poisoned.into_inner() = rule,
+        }
+    }
+
+    /// The plugin runtime (its per-call limits change on reload).
+    pub fn runtime(&self) -> &Arc<PluginRuntime> {
+        &self.runtime
     }
 
     /// The policy the engine decides with.
@@ -523,7 +543,7 @@ impl PolicySlots {
             slot,
             source,
             plugin,
-            self.limits,
+            self.runtime.limits(),
             self.pools.clone(),
         ))
     }

@@ -123,11 +123,18 @@ impl Drop for Ticker {
     }
 }
 
+/// Linear memory the instance pool allows: the configured limit, at least 1 MiB.
+fn pool_memory_for(max_memory: usize) -> usize {
+    max_memory.max(1 << 20)
+}
+
 /// The engine and linker shared by every loaded policy.
 pub struct PluginRuntime {
     engine: Engine,
     linker: wasmtime::component::Linker<CallState>,
-    limits: CallLimits,
+    limits: std::sync::RwLock<CallLimits>,
+    /// The most linear memory the instance pool was sized for.
+    pool_memory: usize,
     _ticker: Ticker,
 }
 
@@ -141,7 +148,7 @@ impl PluginRuntime {
             .total_core_instances(256)
             .total_memories(256)
             .total_tables(256)
-            .max_memory_size(limits.max_memory.max(1 << 20));
+            .max_memory_size(pool_memory_for(limits.max_memory));
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -164,14 +171,33 @@ impl PluginRuntime {
         Ok(Arc::new(Self {
             engine,
             linker,
-            limits,
+            limits: std::sync::RwLock::new(limits),
+            pool_memory: pool_memory_for(limits.max_memory),
             _ticker: Ticker { stop },
         }))
     }
 
     /// The per-call limits.
     pub fn limits(&self) -> CallLimits {
-        self.limits
+        match self.limits.read() {
+            Ok(limits) => *limits,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    /// True when `max_memory` fits the instance pool, so it can change without a restart.
+    pub fn fits(&self, max_memory: usize) -> bool {
+        max_memory <= self.pool_memory
+    }
+
+    /// Changes the limits of the calls that start from now on. A `max_memory` beyond what the
+    /// instance pool was sized for is capped at it (raising it needs a restart).
+    pub fn set_limits(&self, mut limits: CallLimits) {
+        limits.max_memory = limits.max_memory.min(self.pool_memory);
+        match self.limits.write() {
+            Ok(mut current) => *current = limits,
+            Err(poisoned) => *poisoned.into_inner() = limits,
+        }
     }
 
     /// Compiles and checks a component.
@@ -362,7 +388,7 @@ impl WasmPolicy {
         seed: u64,
         f: impl FnOnce(&PolicyWorld, &mut Store<CallState>) -> wasmtime::Result<T>,
     ) -> Result<T, CallFault> {
-        let limits = self.runtime.limits;
+        let limits = self.runtime.limits();
         let state = CallState::new(now_ms, seed, limits.max_memory, limits.max_output);
         let mut store = Store::new(&self.runtime.engine, state);
         store.limiter(|s| s);

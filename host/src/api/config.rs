@@ -1,0 +1,33 @@
+//! `POST /v1/config/reload`: apply the config file again.
+
+use super::AppState;
+use super::problem::Problem;
+use crate::config_reload::{ReloadError, ReloadReport, ReloadTrigger};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+/// Re-reads the config file; 200 with what was applied and what needs a restart, 422 naming the
+/// bad key when the file is invalid (nothing changes then).
+pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadReport>, Problem> {
+    state
+        .reloader
+        .reload(ReloadTrigger::Api)
+        .await
+        .map(Json)
+        .map_err(|error| match error {
+            ReloadError::Invalid { field, message } => {
+                let problem =
+                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "config-invalid", message);
+                match field {
+                    Some(field) => problem.with("field", field),
+                    None => problem,
+                }
+            }
+            ReloadError::Stopping => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "stopping",
+                error.to_string(),
+            ),
+        })
+}

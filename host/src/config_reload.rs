@@ -1,0 +1,339 @@
+//! `ConfigReloader`: re-reads the config file of a running host and applies what can change
+//! without a restart.
+//!
+//! A reload (on a change of the file, on SIGHUP, or on `POST /v1/config/reload`) is all or
+//! nothing: the file is loaded and validated exactly as at start, and only a valid one is
+//! applied. Runners and limits reach the engine in one command, between two scheduling passes;
+//! tokens, the policy's call limits and quarantine rule, and the log level are swapped in place.
+//! Everything else (the listen address, storage, the exporter, ...) is reported as needing a
+//! restart and keeps its running value. An invalid file changes nothing; the error names the key.
+
+use crate::auth::Authenticator;
+use crate::config::{Config, ConfigError};
+use crate::engine::{EngineHandle, limits_for};
+use crate::metrics::{Metrics, ReloadLabels};
+use crate::policy::slots::{PolicySlots, QuarantineRule};
+use crate::server::{ServeOptions, call_limits, prepare};
+use crate::service::JobService;
+use crate::telemetry::LogLevel;
+use arc_swap::ArcSwap;
+use serde::Serialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Keys (and every key under them) a reload applies to the running host.
+const LIVE_KEYS: &[&str] = &[
+    "runners",
+    "resources",
+    "scheduler.max_concurrency",
+    "scheduler.candidate_window",
+    "auth",
+    "policy.max_cpu",
+    "policy.call_timeout",
+    "policy.max_output",
+    "policy.quarantine_faults",
+    "policy.quarantine_window",
+    "telemetry.log_level",
+];
+
+/// What started a reload; shown in logs and in the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadTrigger {
+    /// `POST /v1/config/reload`.
+    Api,
+    /// SIGHUP.
+    Signal,
+    /// The config file changed on disk.
+    File,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// What started it.
+    pub trigger: ReloadTrigger,
+    /// The file read (absent when the host runs on built-in defaults).
+    pub source: Option<String>,
+    /// Keys whose new values are now in effect.
+    pub applied: Vec<String>,
+    /// Keys that differ from the running values but only take effect at the next start.
+    pub restart_required: Vec<String>,
+    /// Things worth knowing that did not stop the reload.
+    pub warnings: Vec<String>,
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// The file does not load or does not validate; the message names the key.
+    #[error("{message}")]
+    Invalid {
+        /// The offending key, when known.
+        field: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The host is stopping.
+    #[error("the host is stopping")]
+    Stopping,
+}
+
+/// The parts of a running host a reload changes.
+pub struct LiveParts {
+    /// The engine (runners and limits).
+    pub engine: EngineHandle,
+    /// The job service (runners new submits are checked against).
+    pub jobs: Arc<JobService>,
+    /// The API's token checks.
+    pub auth: Arc<ArcSwap<Authenticator>>,
+    /// Policy call limits and the quarantine rule.
+    pub slots: Arc<PolicySlots>,
+    /// The log filter.
+    pub level: LogLevel,
+    /// Where reloads are counted.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Reloads the config of a running host; see the module docs.
+pub struct ConfigReloader {
+    options: ServeOptions,
+    /// The config the host started with: what restart-only keys still hold.
+    started: Config,
+    /// The config in effect: the start config plus everything reloads applied.
+    current: tokio::sync::Mutex<Config>,
+    live: LiveParts,
+}
+
+impl ConfigReloader {
+    /// A reloader for a host started with `options` and (effective) `config`.
+    pub fn new(options: ServeOptions, config: Config, live: LiveParts) -> Self {
+        Self {
+            options,
+            started: config.clone(),
+            current: tokio::sync::Mutex::new(config),
+            live,
+        }
+    }
+
+    /// The config file being watched, if any.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.options.config.as_deref()
+    }
+
+    /// Re-reads the file and applies it; reloads run one at a time.
+    pub async fn reload(&self, trigger: ReloadTrigger) -> Result<ReloadReport, ReloadError> {
+        let mut current = self.current.lock().await;
+        let outcome = self.apply(trigger, &mut current).await;
+        let result = if outcome.is_ok() {
+            "success"
+        } else {
+            "failure"
+        };
+        self.live
+            .metrics
+            .config_reloads
+            .get_or_create(&ReloadLabels {
+                result: result.into(),
+            })
+            .inc();
+        match &outcome {
+            Ok(report) => tracing::info!(
+                trigger = ?trigger,
+                applied = ?report.applied,
+                restart_required = ?report.restart_required,
+                warnings = ?report.warnings,
+                "config reloaded"
+            ),
+            Err(error) => tracing::warn!(
+                trigger = ?trigger,
+                %error,
+                "config reload rejected; the running config is unchanged"
+            ),
+        }
+        outcome
+    }
+
+    async fn apply(
+        &self,
+        trigger: ReloadTrigger,
+        current: &mut Config,
+    ) -> Result<ReloadReport, ReloadError> {
+        let (new, runners, auth, _) = prepare(&self.options).map_err(|e| ReloadError::Invalid {
+            field: e
+                .downcast_ref::<ConfigError>()
+                .and_then(ConfigError::field)
+                .map(str::to_owned),
+            message: format!("{e:#}"),
+        })?;
+        let runtime = self.live.slots.runtime();
+        let new_memory = new.policy.max_memory.as_u64() as usize;
+        let is_live =
+            |key: &str| live_key(key) || (key == "policy.max_memory" && runtime.fits(new_memory));
+        let applied: Vec<String> = changed_keys(current, &new)
+            .into_iter()
+            .filter(|k| is_live(k))
+            .collect();
+        let restart_required: Vec<String> = changed_keys(&self.started, &new)
+            .into_iter()
+            .filter(|k| !is_live(k))
+            .collect();
+        let mut warnings = Vec::new();
+        if !applied.is_empty() {
+            let runners = Arc::new(runners);
+            let limits = limits_for(&runners, new.scheduler.max_concurrency, &new.resources);
+            for removed in current.runners.keys().filter(|r| runners.get(r).is_none()) {
+                warnings.push(format!(
+                    "runners.{removed}: removed; its unfinished jobs wait until it is configured again"
+                ));
+            }
+            self.live
+                .engine
+                .reconfigure(
+                    runners.clone(),
+                    limits,
+                    new.scheduler.candidate_window as usize,
+                )
+                .await
+                .map_err(|_| ReloadError::Stopping)?;
+            self.live.jobs.set_runners(runners);
+            self.live.auth.store(Arc::new(auth));
+            runtime.set_limits(call_limits(&new));
+            self.live.slots.set_quarantine_rule(QuarantineRule {
+                faults: new.policy.quarantine_faults,
+                window: new.policy.quarantine_window,
+            });
+            match self.live.level.set(&new.telemetry.log_level) {
+                Ok(true) => {}
+                Ok(false) if applied.iter().any(|k| k == "telemetry.log_level") => warnings
+                    .push("telemetry.log_level: REEF_LOG is set and takes precedence".into()),
+                Ok(false) => {}
+                Err(error) => {
+                    return Err(ReloadError::Invalid {
+                        field: Some("telemetry.log_level".into()),
+                        message: error.to_string(),
+                    });
+                }
+            }
+            // Restart-only keys keep their running values in the config in effect.
+            let mut effective = new;
+            carry_restart_only(&self.started, &mut effective);
+            *current = effective;
+        }
+        Ok(ReloadReport {
+            trigger,
+            source: self.file().map(|p| p.display().to_string()),
+            applied,
+            restart_required,
+            warnings,
+        })
+    }
+}
+
+/// True for a key a reload applies live.
+pub fn live_key(key: &str) -> bool {
+    LIVE_KEYS.iter().any(|live| {
+        key == *live
+            || key
+                .strip_prefix(live)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+    })
+}
+
+/// Copies the sections of `from` that only change at start into `to`.
+fn carry_restart_only(from: &Config, to: &mut Config) {
+    to.server = from.server.clone();
+    to.storage = from.storage.clone();
+    to.logs = from.logs.clone();
+    to.shim = from.shim.clone();
+    to.retention = from.retention.clone();
+    to.policy.file = from.policy.file.clone();
+    to.policy.max_upload = from.policy.max_upload;
+    to.policy.watch_dir = from.policy.watch_dir.clone();
+    to.policy.watch_debounce = from.policy.watch_debounce;
+    to.telemetry.log_format = from.telemetry.log_format;
+    to.telemetry.otlp_endpoint = from.telemetry.otlp_endpoint.clone();
+    to.telemetry.service_name = from.telemetry.service_name.clone();
+}
+
+/// Dotted paths of the leaves that differ between two configs (arrays count as one leaf).
+pub fn changed_keys(old: &Config, new: &Config) -> Vec<String> {
+    let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    diff("", &old, &new, &mut keys);
+    keys
+}
+
+fn diff(path: &str, old: &Value, new: &Value, keys: &mut Vec<String>) {
+    match (old, new) {
+        (Value::Object(a), Value::Object(b)) => {
+            let mut names: Vec<&String> = a.keys().chain(b.keys()).collect();
+            names.sort();
+            names.dedup();
+            for name in names {
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                diff(
+                    &child,
+                    a.get(name).unwrap_or(&Value::Null),
+                    b.get(name).unwrap_or(&Value::Null),
+                    keys,
+                );
+            }
+        }
+        (a, b) if a != b => keys.push(path.to_owned()),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_keys_name_the_leaves() {
+        let old = Config::from_toml("[runners.a]\ncommand = [\"true\"]\n").unwrap();
+        let new = Config::from_toml(
+            "[runners.a]\ncommand = [\"true\"]\ntimeout = \"5s\"\n[runners.b]\ncommand = [\"false\"]\n[server]\nlisten = \"127.0.0.1:1\"\n",
+        )
+        .unwrap();
+        let keys = changed_keys(&old, &new);
+        assert!(keys.contains(&"runners.a.timeout".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"runners.b".to_owned()), "{keys:?}");
+        assert!(keys.contains(&"server.listen".to_owned()), "{keys:?}");
+        assert_eq!(keys.len(), 3, "{keys:?}");
+        assert!(changed_keys(&old, &old).is_empty());
+    }
+
+    #[test]
+    fn live_keys_cover_their_subkeys_only() {
+        assert!(live_key("runners.a.timeout"));
+        assert!(live_key("auth.tokens"));
+        assert!(live_key("scheduler.max_concurrency"));
+        assert!(!live_key("server.listen"));
+        assert!(!live_key("policy.max_upload"));
+        assert!(!live_key("runnersx"));
+        assert!(!live_key("telemetry.otlp_endpoint"));
+    }
+
+    #[test]
+    fn restart_only_sections_keep_their_running_values() {
+        let started = Config::default();
+        let mut new = Config::from_toml(
+            "[server]\nlisten = \"127.0.0.1:1\"\n[scheduler]\nmax_concurrency = 9\n",
+        )
+        .unwrap();
+        carry_restart_only(&started, &mut new);
+        assert_eq!(new.server.listen, started.server.listen);
+        assert_eq!(new.scheduler.max_concurrency, 9);
+        // Everything not carried over is live: nothing but live keys may differ now.
+        for key in changed_keys(&started, &new) {
+            assert!(live_key(&key), "{key} is neither live nor carried over");
+        }
+    }
+}

@@ -210,6 +210,9 @@ pub struct ServerConfig {
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
+    /// Reload the config file when it changes on disk (SIGHUP and `POST /v1/config/reload`
+    /// always reload).
+    pub watch_config: bool,
 }
 
 impl Default for ServerConfig {
@@ -218,6 +221,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             max_body: ByteSize::mib(1),
             idempotency_ttl: Duration::from_secs(24 * 3600),
+            watch_config: true,
         }
     }
 }
@@ -661,6 +665,18 @@ mod tests {
                 .exists()
         );
         assert!(loaded.config.server.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn the_prod_preset_logs_json_exports_traces_and_keeps_finished_jobs_bounded() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/prod.toml");
+        let config = Config::load(Some(&path)).unwrap().config;
+        config.validate().unwrap();
+        assert_eq!(config.telemetry.log_format, LogFormat::Json);
+        assert!(config.telemetry.otlp_endpoint.is_some());
+        assert!(config.retention.max_age.is_some());
+        assert!(!config.auth.tokens.is_empty());
+        assert!(!config.server.listen.ip().is_loopback());
     }
 
     #[test]

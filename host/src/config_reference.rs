@@ -20,7 +20,10 @@ pub fn markdown() -> String {
          `REEF_SERVER__LISTEN=127.0.0.1:9000`), then command-line flags. Every section is optional.\n\
          Unknown keys are errors. Durations are written like `500ms`, `30s`, `5m`, `1h`, `14d`; sizes\n\
          like `64 KiB`, `16 MiB`. Relative paths in runner and policy settings resolve against the\n\
-         config file's directory; `storage.data_dir` against the working directory.\n",
+         config file's directory; `storage.data_dir` against the working directory.\n\n\
+         A running host re-reads the file when it changes (`server.watch_config`), on SIGHUP, or on\n\
+         `POST /v1/config/reload`. Keys marked *live* take effect at once; the others are reported\n\
+         as needing a restart and keep their running values. An invalid file changes nothing.\n",
     );
     let Some(sections) = root["properties"].as_object() else {
         return out;
@@ -31,7 +34,7 @@ pub fn markdown() -> String {
             "runners" => {
                 let _ = write!(out, "\n## `[runners.NAME]`\n\n{description}\n");
                 let runner = resolve(defs, &section["additionalProperties"]);
-                table(&mut out, runner, &Value::Null);
+                table(&mut out, runner, &Value::Null, "runners.NAME");
                 let params = &runner["properties"]["params"];
                 let _ = write!(
                     out,
@@ -45,11 +48,17 @@ pub fn markdown() -> String {
                         &runner["properties"]["params"]["additionalProperties"],
                     ),
                     &Value::Null,
+                    "runners.NAME.params.PARAM",
                 );
                 let result = resolve(defs, &runner["properties"]["result"]);
                 let about = text(&runner["properties"]["result"]);
                 let _ = write!(out, "\n### `[runners.NAME.result]`\n\n{about}\n");
-                table(&mut out, result, &runner["properties"]["result"]["default"]);
+                table(
+                    &mut out,
+                    result,
+                    &runner["properties"]["result"]["default"],
+                    "runners.NAME.result",
+                );
             }
             "resources" => {
                 let _ = write!(
@@ -60,12 +69,12 @@ pub fn markdown() -> String {
             _ => {
                 let def = resolve(defs, section);
                 let _ = write!(out, "\n## `[{name}]`\n\n{description}\n");
-                table(&mut out, def, &section["default"]);
+                table(&mut out, def, &section["default"], name);
                 for (field, schema) in def["properties"].as_object().into_iter().flatten() {
                     let items = resolve(defs, &schema["items"]);
                     if items.get("properties").is_some() {
                         let _ = write!(out, "\n### `[[{name}.{field}]]`\n\n{}\n", text(schema));
-                        table(&mut out, items, &Value::Null);
+                        table(&mut out, items, &Value::Null, &format!("{name}.{field}"));
                     }
                 }
             }
@@ -122,7 +131,8 @@ fn shown(value: &Value) -> String {
     }
 }
 
-fn table(out: &mut String, def: &Value, defaults: &Value) {
+/// A table of the keys of `def`, the section at dotted path `prefix`.
+fn table(out: &mut String, def: &Value, defaults: &Value, prefix: &str) {
     let empty = Map::new();
     let fields = def["properties"].as_object().unwrap_or(&empty);
     let required: Vec<&str> = def["required"]
@@ -131,8 +141,16 @@ fn table(out: &mut String, def: &Value, defaults: &Value) {
         .flatten()
         .filter_map(Value::as_str)
         .collect();
-    out.push_str("\n| key | type | default | meaning |\n|---|---|---|---|\n");
+    out.push_str("\n| key | type | default | on reload | meaning |\n|---|---|---|---|---|\n");
     for (name, schema) in fields {
+        let key = format!("{prefix}.{name}");
+        let reload = if key == "policy.max_memory" {
+            "live, up to its value at start"
+        } else if crate::config_reload::live_key(&key) {
+            "live"
+        } else {
+            "restart"
+        };
         let default = match (schema.get("default"), defaults.get(name)) {
             (Some(d), _) | (None, Some(d)) => shown(d),
             (None, None) if required.contains(&name.as_str()) => "required".into(),
@@ -140,7 +158,7 @@ fn table(out: &mut String, def: &Value, defaults: &Value) {
         };
         let _ = writeln!(
             out,
-            "| `{name}` | {} | {default} | {} |",
+            "| `{name}` | {} | {default} | {reload} | {} |",
             kind(schema),
             text(schema).replace('|', "\\|")
         );

@@ -22,8 +22,9 @@ pub struct ConfigWatch {
 }
 
 impl ConfigWatch {
-    /// Reloads `reloader` on SIGHUP and, when the host runs from a file, when it changes.
-    pub fn start(reloader: Arc<ConfigReloader>) -> std::io::Result<Self> {
+    /// Reloads `reloader` on SIGHUP and, with `watch_file` and when the host runs from a file,
+    /// when the file changes.
+    pub fn start(reloader: Arc<ConfigReloader>, watch_file: bool) -> std::io::Result<Self> {
         let (tx, mut rx) = mpsc::unbounded_channel::<ReloadTrigger>();
         let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
         let signals = tx.clone();
@@ -35,8 +36,8 @@ impl ConfigWatch {
             }
         });
         let debouncer = match reloader.file() {
-            Some(file) => Some(watch(file, tx)?),
-            None => None,
+            Some(file) if watch_file => Some(watch(file, tx)?),
+            _ => None,
         };
         tokio::spawn(async move {
             while let Some(trigger) = rx.recv().await {

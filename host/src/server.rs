@@ -200,7 +200,8 @@ async fn serve(
             metrics: metrics.clone(),
         },
     ));
-    let _config_watch = ConfigWatch::start(reloader.clone()).context("watching the config")?;
+    let _config_watch = ConfigWatch::start(reloader.clone(), config.server.watch_config)
+        .context("watching the config")?;
     let state = AppState {
         jobs,
         policies: slots,

@@ -178,7 +178,7 @@ impl Reef {
     }
 
     /// Like [`Reef::start`] in an existing directory (to restart on the same state), with extra
-    /// environment variables.
+    /// environment variables (an empty value removes one).
     pub fn start_in(dir: tempfile::TempDir, config: &str, env: &[(&str, &str)]) -> Reef {
         match Self::try_start_in(dir, config, env, "127.0.0.1:0") {
             Ok(reef) => reef,
@@ -238,7 +238,12 @@ impl Reef {
             .stdout(log.try_clone().expect("log"))
             .stderr(log);
         for (k, v) in env {
-            command.env(k, v);
+            // An empty value removes the variable (e.g. `REEF_LOG`, set by default).
+            if v.is_empty() {
+                command.env_remove(k);
+            } else {
+                command.env(k, v);
+            }
         }
         let mut child = command.spawn().expect("spawn reef");
         let deadline = Instant::now() + Duration::from_secs(20);

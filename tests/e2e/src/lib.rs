@@ -213,6 +213,25 @@ impl Reef {
             .replace("@BENCH@", &bench.to_string_lossy());
         let config_path = dir.path().join("reef.toml");
         std::fs::write(&config_path, config).expect("write config");
+        Self::launch(dir, &config_path, env, listen, args)
+    }
+
+    /// Starts reef on a config file of its own (relative paths in it resolve against its
+    /// directory), with state in `dir`.
+    pub fn start_file(dir: tempfile::TempDir, config_path: &Path, env: &[(&str, &str)]) -> Reef {
+        match Self::launch(dir, config_path, env, "127.0.0.1:0", &[]) {
+            Ok(reef) => reef,
+            Err(log) => panic!("reef did not start:\n{log}"),
+        }
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        config_path: &Path,
+        env: &[(&str, &str)],
+        listen: &str,
+        args: &[&str],
+    ) -> Result<Reef, String> {
         let log_path = dir.path().join("reef.log");
         // A restart appends to the same log; only lines after this point count.
         let log_start = std::fs::metadata(&log_path)
@@ -227,7 +246,7 @@ impl Reef {
         command
             .arg("serve")
             .arg("--config")
-            .arg(&config_path)
+            .arg(config_path)
             .arg("--listen")
             .arg(listen)
             .arg("--data-dir")

@@ -180,6 +180,9 @@ impl ConfigReloader {
             .collect();
         let mut warnings = Vec::new();
         if !applied.is_empty() {
+            if applied.iter().any(|k| k.starts_with("runners")) {
+                warnings.extend(runners.install_warnings());
+            }
             let runners = Arc::new(runners);
             let limits = limits_for(&runners, new.scheduler.max_concurrency, &new.resources);
             for removed in current.runners.keys().filter(|r| runners.get(r).is_none()) {

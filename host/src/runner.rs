@@ -307,6 +307,40 @@ impl RunnerSpec {
     }
 }
 
+impl RunnerSet {
+    /// What is missing on this machine for the runners to run: a program found neither on
+    /// `PATH` nor next to `reef`, a working directory that does not exist. Warnings, not errors:
+    /// a config is often checked on another machine than the one it runs on.
+    pub fn install_warnings(&self) -> Vec<String> {
+        let path_var = std::env::var("PATH").ok();
+        let beside: Vec<PathBuf> = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_owned))
+            .into_iter()
+            .collect();
+        let mut warnings = Vec::new();
+        for runner in self.iter() {
+            let program = &runner.command_text[0];
+            if !program.contains('{')
+                && resolve_program(program, &runner.workdir, path_var.as_deref(), &beside).is_none()
+            {
+                warnings.push(format!(
+                    "runners.{}.command[0]: '{program}' is not installed on this machine (looked in PATH and next to reef)",
+                    runner.name
+                ));
+            }
+            if !runner.workdir.is_dir() {
+                warnings.push(format!(
+                    "runners.{}.workdir: {} does not exist here",
+                    runner.name,
+                    runner.workdir.display()
+                ));
+            }
+        }
+        warnings
+    }
+}
+
 /// Finds the program of `argv[0]`: an absolute path as is; a path with a `/` relative to the
 /// workdir; a bare name on `path_var`, then in `fallback_dirs` (the directory of the `reef`
 /// executable, where sibling binaries such as the demo runner live).

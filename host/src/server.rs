@@ -217,6 +217,9 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .with_context(|| format!("binding {}", config.server.listen))?;
+    for warning in runners.install_warnings() {
+        tracing::warn!("{warning}; its jobs will fail to start until that changes");
+    }
     let runner_names: Vec<_> = runners.iter().map(|r| r.name.as_str()).collect();
     tracing::info!(
         listen = %listener.local_addr()?,

@@ -1,7 +1,6 @@
 //! `reef config check|show`.
 
 use crate::config::Config;
-use crate::runner::resolve_program;
 use crate::server::{ServeOptions, prepare};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
@@ -62,31 +61,7 @@ fn check(file: &Path) -> i32 {
             return 1;
         }
     };
-    let mut warnings = Vec::new();
-    let path_var = std::env::var("PATH").ok();
-    let beside: Vec<PathBuf> = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(Path::to_owned))
-        .into_iter()
-        .collect();
-    for runner in runners.iter() {
-        let program = &runner.command_text[0];
-        if !program.contains('{')
-            && resolve_program(program, &runner.workdir, path_var.as_deref(), &beside).is_none()
-        {
-            warnings.push(format!(
-                "runners.{}.command[0]: '{program}' is not installed on this machine (looked in PATH and next to reef)",
-                runner.name
-            ));
-        }
-        if !runner.workdir.is_dir() {
-            warnings.push(format!(
-                "runners.{}.workdir: {} does not exist here",
-                runner.name,
-                runner.workdir.display()
-            ));
-        }
-    }
+    let warnings = runners.install_warnings();
     if let Some(policy) = &config.policy.file
         && !base_dir.join(policy).is_file()
     {

@@ -45,8 +45,16 @@ fn the_reev_preset_drives_reev_runner_unchanged() {
     std::fs::create_dir_all(root.join("bin")).unwrap();
     let preset = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/reev.toml");
     std::fs::copy(&preset, root.join("config/reev.toml")).unwrap();
-    std::fs::write(root.join("benchmarks/pass.yml"), "id: pass\nexpect: success\n").unwrap();
-    std::fs::write(root.join("benchmarks/miss.yml"), "id: miss\nexpect: failure\n").unwrap();
+    std::fs::write(
+        root.join("benchmarks/pass.yml"),
+        "id: pass\nexpect: success\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("benchmarks/miss.yml"),
+        "id: miss\nexpect: failure\n",
+    )
+    .unwrap();
     let runner = root.join("bin/reev-runner");
     std::fs::write(&runner, REEV_RUNNER).unwrap();
     std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -88,7 +96,10 @@ fn the_reev_preset_drives_reev_runner_unchanged() {
     );
     // The session files are where reev puts them, and no two runs overlapped (surfpool = 1).
     for id in passing.iter().chain([&missing]) {
-        assert!(root.join(format!("logs/sessions/session_{id}.json")).exists());
+        assert!(
+            root.join(format!("logs/sessions/session_{id}.json"))
+                .exists()
+        );
     }
     let marks = read_marks(&root.join("marks"));
     assert_eq!(marks.len(), 2 * 4, "{marks:?}");

@@ -3,6 +3,8 @@
 //!
 //! Every helper that waits does so on a condition with a deadline, never on a fixed sleep.
 
+pub mod openapi;
+
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};

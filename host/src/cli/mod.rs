@@ -89,8 +89,9 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Submit a job: `reef submit demo benchmark=b.yml --wait`. Prints its id, or with --wait
-    /// follows it and prints its result.
+    /// Submit a job; print its id, or with --wait follow it and print its result.
+    ///
+    /// Example: reef submit demo benchmark=tests/fixtures/benchmarks/slow.yml --wait
     Submit(jobs::SubmitArgs),
     /// List jobs, newest first.
     Ls(listing::LsArgs),
@@ -106,7 +107,9 @@ enum Command {
     Result(jobs::JobArgs),
     /// List the configured runners.
     Runners(listing::RunnersArgs),
-    /// Print a shell completion script: `reef completions bash > /etc/bash_completion.d/reef`.
+    /// Print a shell completion script.
+    ///
+    /// Example: reef completions bash > /etc/bash_completion.d/reef
     Completions {
         /// The shell.
         shell: clap_complete::Shell,

@@ -20,11 +20,11 @@ pub enum ClientError {
     Unreachable {
         /// URL called.
         url: String,
-        /// Transport error.
+        /// Transport error, on one line.
         error: String,
     },
     /// The host answered with an error (its problem detail).
-    #[error("{status}: {detail}")]
+    #[error("{detail} (HTTP {status})")]
     Api {
         /// HTTP status.
         status: u16,
@@ -33,6 +33,22 @@ pub enum ClientError {
         /// The whole problem document.
         body: Value,
     },
+}
+
+/// A chunk of a log, as `GET /v1/jobs/{id}/logs` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    /// The bytes from the requested offset.
+    pub bytes: Vec<u8>,
+    /// The log file's size when it was read (`X-Reef-Log-Size`).
+    pub size: u64,
+}
+
+/// A raw answer: status, the headers the callers look at, and the body.
+struct Raw {
+    status: u16,
+    log_size: Option<u64>,
+    body: Vec<u8>,
 }
 
 impl ApiClient {
@@ -52,27 +68,51 @@ impl ApiClient {
 
     /// `GET path` as JSON.
     pub fn get(&self, path: &str) -> Result<Value, ClientError> {
-        self.send("GET", path, None, None)
+        self.send("GET", path, None, None, &[])
     }
 
     /// `POST path` with a JSON body.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+        self.post_with(path, body, &[])
+    }
+
+    /// `POST path` with a JSON body and extra headers (e.g. `Idempotency-Key`).
+    pub fn post_with(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> Result<Value, ClientError> {
         self.send(
             "POST",
             path,
             Some(body.to_string().into_bytes()),
             Some("application/json"),
+            headers,
         )
     }
 
     /// `PUT path` with raw bytes.
     pub fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<Value, ClientError> {
-        self.send("PUT", path, Some(bytes), Some("application/wasm"))
+        self.send("PUT", path, Some(bytes), Some("application/wasm"), &[])
     }
 
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        self.send("DELETE", path, None, None)
+        self.send("DELETE", path, None, None, &[])
+    }
+
+    /// `GET path` of a log: its bytes as they are (a log need not be UTF-8) and the file's size.
+    pub fn get_log(&self, path: &str) -> Result<LogChunk, ClientError> {
+        let raw = self.fetch("GET", path, None, None, &[])?;
+        if raw.status >= 400 {
+            return Err(api_error(raw.status, &raw.body));
+        }
+        let size = raw.log_size.unwrap_or(raw.body.len() as u64);
+        Ok(LogChunk {
+            bytes: raw.body,
+            size,
+        })
     }
 
     fn send(
@@ -81,11 +121,28 @@ impl ApiClient {
         path: &str,
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
+        headers: &[(&str, &str)],
     ) -> Result<Value, ClientError> {
+        let raw = self.fetch(method, path, body, content_type, headers)?;
+        if raw.status >= 400 {
+            return Err(api_error(raw.status, &raw.body));
+        }
+        Ok(json_of(&raw.body))
+    }
+
+    fn fetch(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Result<Raw, ClientError> {
         let url = format!("{}{}", self.base, path);
         let unreachable = |e: &dyn std::fmt::Display| ClientError::Unreachable {
             url: url.clone(),
-            error: e.to_string(),
+            // One line, whatever the transport's message looks like.
+            error: e.to_string().lines().collect::<Vec<_>>().join(" "),
         };
         let mut builder = ureq::http::Request::builder().method(method).uri(&url);
         if let Some(token) = &self.token {
@@ -94,30 +151,105 @@ impl ApiClient {
         if let Some(ct) = content_type {
             builder = builder.header("content-type", ct);
         }
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
         let request = builder
             .body(body.unwrap_or_default())
             .map_err(|e| unreachable(&e))?;
         let mut response = self.agent.run(request).map_err(|e| unreachable(&e))?;
         let status = response.status().as_u16();
-        let mut text = String::new();
+        let log_size = response
+            .headers()
+            .get("x-reef-log-size")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let mut bytes = Vec::new();
         response
             .body_mut()
             .as_reader()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .map_err(|e| unreachable(&e))?;
-        let value: Value = if text.trim().is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or(Value::String(text.clone()))
-        };
-        if status >= 400 {
-            let detail = value["detail"].as_str().map(str::to_owned).unwrap_or(text);
-            return Err(ClientError::Api {
-                status,
-                detail,
-                body: value,
-            });
+        Ok(Raw {
+            status,
+            log_size,
+            body: bytes,
+        })
+    }
+}
+
+/// The body as JSON; a body that is not JSON becomes a string, an empty one `null`.
+fn json_of(body: &[u8]) -> Value {
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
+    }
+}
+
+fn api_error(status: u16, body: &[u8]) -> ClientError {
+    let value = json_of(body);
+    let detail = match value["detail"].as_str() {
+        Some(detail) => detail.to_owned(),
+        None => String::from_utf8_lossy(body).trim().to_owned(),
+    };
+    ClientError::Api {
+        status,
+        detail,
+        body: value,
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_gives_its_detail_and_other_bodies_their_text() {
+        let problem =
+            br#"{"type":"t","title":"Not Found","status":404,"detail":"job x does not exist"}"#;
+        match api_error(404, problem) {
+            ClientError::Api { status, detail, .. } => {
+                assert_eq!((status, detail.as_str()), (404, "job x does not exist"));
+            }
+            other => panic!("{other:?}"),
         }
-        Ok(value)
+        match api_error(502, b"bad gateway\n") {
+            ClientError::Api { detail, body, .. } => {
+                assert_eq!(detail, "bad gateway");
+                assert_eq!(body, Value::String("bad gateway\n".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn components_are_percent_encoded() {
+        assert_eq!(encode("team=eval a/b"), "team%3Deval%20a%2Fb");
+        assert_eq!(encode("sha256:ab"), "sha256:ab");
+    }
+
+    #[test]
+    fn an_unreachable_host_is_one_line() {
+        // Port 9 on loopback: nothing listens there in a test environment.
+        let client = ApiClient::new("http://127.0.0.1:9", None);
+        let error = client.get("/v1/jobs").unwrap_err();
+        assert!(matches!(error, ClientError::Unreachable { .. }), "{error}");
+        let text = error.to_string();
+        assert!(text.starts_with("cannot reach reef at http://127.0.0.1:9/v1/jobs"));
+        assert!(!text.contains('\n'), "{text}");
     }
 }

@@ -37,7 +37,7 @@ const LIVE_KEYS: &[&str] = &[
 ];
 
 /// What started a reload; shown in logs and in the report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReloadTrigger {
     /// `POST /v1/config/reload`.
@@ -49,7 +49,7 @@ pub enum ReloadTrigger {
 }
 
 /// What a reload did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ReloadReport {
     /// What started it.
     pub trigger: ReloadTrigger,

@@ -25,3 +25,4 @@ pub mod supervisor;
 pub mod telemetry;
 pub mod template;
 pub mod time;
+pub mod wait;

@@ -19,7 +19,7 @@ use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Waiting for a slot.
@@ -148,7 +148,7 @@ pub struct InvalidTransition {
 }
 
 /// The audit record of one transition, stored in the events table.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobEvent {
     /// Sequence number, assigned by the store (0 until stored).
     pub seq: u64,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// A job: one request to run a runner until it succeeds, fails for good or is cancelled.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
     /// ULID: unique, and ordered by submission.
     pub id: String,
@@ -75,7 +75,7 @@ impl Job {
 }
 
 /// Where an attempt is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptState {
     /// The shim runs it.
@@ -91,7 +91,7 @@ pub enum AttemptState {
 }
 
 /// One run of a job's runner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Attempt {
     /// 1-based number.
     pub n: u32,
@@ -139,12 +139,14 @@ pub struct Attempt {
     pub score: Option<f64>,
     /// The result JSON (size-capped).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
     /// Why no result could be read, when one was expected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_error: Option<String>,
     /// The shim supervising it, for re-attaching after a host restart.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub shim: Option<ShimIdentity>,
 }
 

@@ -31,13 +31,14 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_LOG_CHUNK: u64 = 4 * 1024 * 1024;
 
 /// `POST /v1/jobs` body.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitRequest {
     /// Runner name.
     pub runner: String,
     /// Parameter values (strings, numbers or booleans).
     #[serde(default)]
+    #[schema(value_type = BTreeMap<String, Object>)]
     pub params: serde_json::Map<String, serde_json::Value>,
     /// Labels.
     #[serde(default)]
@@ -51,7 +52,7 @@ pub struct SubmitRequest {
 }
 
 /// A job with its attempts and latest result, as `GET /v1/jobs/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobView {
     /// The job.
     #[serde(flatten)]
@@ -59,11 +60,12 @@ pub struct JobView {
     /// Its attempts, oldest first.
     pub attempts: Vec<Attempt>,
     /// The result of the latest attempt that produced one.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<serde_json::Value>,
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JobPage {
     /// The jobs, newest first.
     pub jobs: Vec<Job>,
@@ -72,7 +74,7 @@ pub struct JobPage {
 }
 
 /// A runner as `GET /v1/runners` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunnerView {
     /// Name.
     pub name: String,
@@ -91,7 +93,7 @@ pub struct RunnerView {
 }
 
 /// A log stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogStream {
     /// Standard output.

@@ -220,3 +220,32 @@ fn reef_environment_variables_layer_over_the_file_and_typos_are_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn completions_and_the_man_page_name_the_client_commands() {
+    let bash = reef().args(["completions", "bash"]).output().unwrap();
+    let man = reef().arg("man").output().unwrap();
+    assert!(bash.status.success() && man.status.success());
+    let (bash, man) = (
+        String::from_utf8_lossy(&bash.stdout),
+        String::from_utf8_lossy(&man.stdout),
+    );
+    assert!(bash.contains("complete -F"), "{bash:.300}");
+    assert!(man.contains(".TH reef"), "{man:.300}");
+    for command in [
+        "submit", "ls", "show", "logs", "cancel", "retry", "result", "runners", "serve",
+    ] {
+        assert!(bash.contains(command), "bash completions lack {command}");
+        assert!(man.contains(command), "the man page lacks {command}");
+    }
+    let zsh = reef().args(["completions", "zsh"]).output().unwrap();
+    assert!(zsh.status.success() && !zsh.stdout.is_empty());
+}
+
+#[test]
+fn help_documents_the_exit_codes() {
+    let out = reef().arg("--help").output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("Exit codes"), "{help}");
+    assert!(help.contains("4  submit --wait: the job failed"), "{help}");
+}

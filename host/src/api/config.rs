@@ -9,6 +9,17 @@ use axum::http::StatusCode;
 
 /// Re-reads the config file; 200 with what was applied and what needs a restart, 422 naming the
 /// bad key when the file is invalid (nothing changes then).
+#[utoipa::path(
+    post,
+    path = "/v1/config/reload",
+    operation_id = "reload_config",
+    tag = "config",
+    responses(
+        (status = 200, description = "The file was valid: the keys applied now, the keys that need a restart, and warnings.", body = ReloadReport),
+        (status = 422, description = "The file is invalid; nothing changed. `detail` and `field` name the bad key.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadReport>, Problem> {
     state
         .reloader

@@ -23,7 +23,8 @@ use tokio::sync::broadcast::error::RecvError;
 const CATCH_UP_BATCH: usize = 1000;
 
 /// Query of `GET /v1/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventParams {
     /// Only events of this job.
@@ -84,7 +85,30 @@ impl Feed {
     }
 }
 
+/// The `Last-Event-ID` header of a reconnecting event-stream client.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its documentation is used; the handler reads the header map
+pub struct LastEventId {
+    /// Resume after this sequence number (takes precedence over `after`).
+    #[param(rename = "Last-Event-ID")]
+    last_event_id: Option<u64>,
+}
+
 /// `GET /v1/events`
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    operation_id = "event_stream",
+    tag = "jobs",
+    params(EventParams, LastEventId),
+    responses(
+        (status = 200, description = "Server-sent events, one per state change: `id` is the sequence number, `event` the transition, `data` a JobEvent.",
+            body = JobEvent, content_type = "text/event-stream"),
+        (status = 400, description = "Invalid query.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -2,6 +2,7 @@
 
 use super::AppState;
 use super::problem::Problem;
+use crate::lifecycle::JobEvent;
 use crate::model::Job;
 use crate::service::{
     IdempotencyKey, JobPage, JobView, ListQuery, LogStream, RunnerView, SubmitRequest,
@@ -11,19 +12,36 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `POST /v1/jobs`
+#[utoipa::path(
+    post,
+    path = "/v1/jobs",
+    operation_id = "submit_job",
+    tag = "jobs",
+    request_body = SubmitRequest,
+    params(IdempotencyHeader),
+    responses(
+        (status = 201, description = "The job, once it is durable.", body = Job,
+            headers(
+                ("location" = String, description = "`/v1/jobs/{id}`"),
+                ("idempotent-replayed" = String, description = "`true` when an earlier request with this key created the job"),
+            )),
+        (status = 400, description = "Malformed JSON or Idempotency-Key.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown runner.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body larger than `server.max_body`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A parameter, label or tenant was refused, the policy rejected the job, or the Idempotency-Key was used for another request.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["submit"])),
+)]
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Json<SubmitRequest>, JsonRejection>,
 ) -> Result<Response, Problem> {
     let Json(request) = body?;
-    let key = match headers.get("idempotency-key") {
-        Some(value) => Some(idempotency_key(value, &request)?),
-        None => None,
-    };
+    let key = idempotency_key_of(&headers, &request)?;
     let (job, replayed) = state.jobs.submit_once(request, key).await?;
     let location = format!("/v1/jobs/{}", job.id);
     let mut response = (StatusCode::CREATED, Json(job)).into_response();
@@ -40,6 +58,28 @@ pub async fn submit(
 
 /// Longest accepted `Idempotency-Key`.
 const MAX_KEY_LEN: usize = 255;
+
+/// The `Idempotency-Key` header, as documented for the calls that honour it.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // only its documentation is used; handlers read the header map
+pub struct IdempotencyHeader {
+    /// A replay with the same key and body returns the same job; the same key with another
+    /// body is refused (422). 1 to 255 visible ASCII characters.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+/// Reads an `Idempotency-Key` header, if any, for `request`.
+pub(super) fn idempotency_key_of(
+    headers: &HeaderMap,
+    request: &SubmitRequest,
+) -> Result<Option<IdempotencyKey>, Problem> {
+    headers
+        .get("idempotency-key")
+        .map(|value| idempotency_key(value, request))
+        .transpose()
+}
 
 fn idempotency_key(
     value: &HeaderValue,
@@ -68,17 +108,37 @@ fn idempotency_key(
 }
 
 /// Query of `GET /v1/jobs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
+    /// Only jobs in this state: `queued`, `running`, `retry_wait`, `succeeded`, `failed`,
+    /// `cancelled`.
     state: Option<String>,
+    /// Only jobs of this runner.
     runner: Option<String>,
+    /// Only jobs with this label, `key=value`.
     label: Option<String>,
+    /// Page size, 1 to 1000 (default 50).
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// `GET /v1/jobs`
+#[utoipa::path(
+    get,
+    path = "/v1/jobs",
+    operation_id = "list_jobs",
+    tag = "jobs",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of jobs, newest first.", body = JobPage),
+        (status = 400, description = "Unknown query parameter.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter, limit or cursor.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListParams>, QueryRejection>,
@@ -98,6 +158,18 @@ pub async fn list(
 }
 
 /// `GET /v1/jobs/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    operation_id = "get_job",
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a ULID).")),
+    responses(
+        (status = 200, description = "The job with its attempts and latest result.", body = JobView),
+        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -106,6 +178,18 @@ pub async fn get(
 }
 
 /// `POST /v1/jobs/{id}/cancel`
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/cancel",
+    operation_id = "cancel_job",
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a ULID).")),
+    responses(
+        (status = 200, description = "The job after the request: queued jobs are cancelled at once, running ones once their processes are gone (`cancel_requested` until then). Idempotent.", body = Job),
+        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["submit"])),
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -114,6 +198,19 @@ pub async fn cancel(
 }
 
 /// `POST /v1/jobs/{id}/retry`: runs a failed or cancelled job again (409 otherwise).
+#[utoipa::path(
+    post,
+    path = "/v1/jobs/{id}/retry",
+    operation_id = "retry_job",
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a ULID).")),
+    responses(
+        (status = 200, description = "The job, queued again with a fresh attempt budget.", body = Job),
+        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job is not failed or cancelled.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["submit"])),
+)]
 pub async fn retry(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -122,16 +219,35 @@ pub async fn retry(
 }
 
 /// Query of `GET /v1/jobs/{id}/logs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogParams {
+    /// `stdout` (default) or `stderr`.
+    #[param(inline)]
     stream: Option<LogStream>,
+    /// First byte to return (default 0).
     offset: Option<u64>,
+    /// Attempt number (default: the latest).
     attempt: Option<u32>,
 }
 
 /// `GET /v1/jobs/{id}/logs`: plain text from `offset`; `X-Reef-Log-Size` tells the file's size so
 /// a follower knows where to continue.
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/logs",
+    operation_id = "job_logs",
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a ULID)."), LogParams),
+    responses(
+        (status = 200, description = "Log bytes from `offset`, at most 4 MiB; continue from `offset` + their length.", body = String, content_type = "text/plain; charset=utf-8",
+            headers(("x-reef-log-size" = u64, description = "Current size of the log file in bytes."))),
+        (status = 400, description = "Invalid query.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such job, or it has no such attempt yet.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -157,6 +273,18 @@ pub async fn logs(
 }
 
 /// `GET /v1/jobs/{id}/result`
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/result",
+    operation_id = "job_result",
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a ULID).")),
+    responses(
+        (status = 200, description = "The result JSON of the latest attempt that produced one, as the runner wrote it.", body = Object),
+        (status = 404, description = "No such job, or no result yet.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn result(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -165,15 +293,42 @@ pub async fn result(
 }
 
 /// `GET /v1/runners`
+#[utoipa::path(
+    get,
+    path = "/v1/runners",
+    operation_id = "list_runners",
+    tag = "runners",
+    responses((status = 200, description = "The configured runners.", body = Vec<RunnerView>)),
+    security(("bearer" = ["read"])),
+)]
 pub async fn runners(State(state): State<AppState>) -> Json<Vec<RunnerView>> {
     Json(state.jobs.runners())
 }
 
+/// The answer of `GET /v1/jobs/{id}/events`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct JobEvents {
+    /// The job's transitions, oldest first.
+    pub events: Vec<JobEvent>,
+}
+
 /// `GET /v1/jobs/{id}/events`
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}/events",
+    operation_id = "job_events",
+    tag = "jobs",
+    params(("id" = String, Path, description = "Job id (a ULID).")),
+    responses(
+        (status = 200, description = "The job's transitions, each naming the policy digest (or `native`) that decided it.", body = JobEvents),
+        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn events(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, Problem> {
+) -> Result<Json<JobEvents>, Problem> {
     let events = state.jobs.events(&id).await?;
-    Ok(Json(serde_json::json!({ "events": events })))
+    Ok(Json(JobEvents { events }))
 }

@@ -3,7 +3,9 @@
 mod config;
 mod events;
 mod health;
+mod invoke;
 mod jobs;
+pub mod openapi;
 mod policies;
 pub mod problem;
 
@@ -61,6 +63,7 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         .route("/v1/jobs", post(jobs::submit))
         .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
         .route("/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/runners/{name}/invoke", post(invoke::invoke))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             require::<{ Scope::Submit as u8 }>,
@@ -92,6 +95,7 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

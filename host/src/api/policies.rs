@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Runs a registry operation (which may compile) off the async workers.
@@ -31,13 +31,40 @@ async fn blocking<T: Send + 'static>(
         .map_err(Problem::from)
 }
 
+/// The answer of `GET /v1/policies`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PolicyList {
+    /// Every slot with its active version.
+    pub policies: Vec<SlotView>,
+}
+
 /// `GET /v1/policies`
-pub async fn list(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Problem> {
-    let slots = blocking(&state.policies, |s| s.list()).await?;
-    Ok(Json(serde_json::json!({ "policies": slots })))
+#[utoipa::path(
+    get,
+    path = "/v1/policies",
+    operation_id = "list_policies",
+    tag = "policies",
+    responses((status = 200, description = "Every slot: active version, counters, decision times, trial, history and versions.", body = PolicyList)),
+    security(("bearer" = ["read"])),
+)]
+pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Problem> {
+    let policies = blocking(&state.policies, |s| s.list()).await?;
+    Ok(Json(PolicyList { policies }))
 }
 
 /// `GET /v1/policies/{name}`
+#[utoipa::path(
+    get,
+    path = "/v1/policies/{name}",
+    operation_id = "show_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    responses(
+        (status = 200, description = "The slot: active version, counters, decision times, trial, history and every stored version with its validation report.", body = SlotView),
+        (status = 404, description = "No such slot.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["read"])),
+)]
 pub async fn show(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -48,7 +75,8 @@ pub async fn show(
 }
 
 /// Query of `PUT /v1/policies/{name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UploadParams {
     /// Version label (default: the first 12 hex digits of the digest).
@@ -60,6 +88,23 @@ pub struct UploadParams {
 
 /// `PUT /v1/policies/{name}`: the body is the component. Answers the stored version with its
 /// validation report (201), or 422 with the report when validation failed.
+#[utoipa::path(
+    put,
+    path = "/v1/policies/{name}",
+    operation_id = "upload_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`)."), UploadParams),
+    request_body(content = Component, content_type = "application/wasm",
+        description = "The policy component's bytes."),
+    responses(
+        (status = 201, description = "Stored (by sha256) and valid; active when `activate=true`.", body = PolicyVersion),
+        (status = 400, description = "Empty body.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such slot.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than `policy.max_upload`.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Validation failed; the problem's `version` member holds the stored version with its report.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn upload(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -90,8 +135,24 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(version)))
 }
 
+/// A policy component's bytes (`application/wasm`), as the upload's body.
+pub struct Component;
+
+impl utoipa::PartialSchema for Component {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)))
+            .description(Some("A WebAssembly component implementing reef:policy"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Component {}
+
 /// Body of `POST /v1/policies/{name}/activate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateRequest {
     /// Digest of a stored, valid version.
@@ -99,6 +160,21 @@ pub struct ActivateRequest {
 }
 
 /// `POST /v1/policies/{name}/activate`
+#[utoipa::path(
+    post,
+    path = "/v1/policies/{name}/activate",
+    operation_id = "activate_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    request_body = ActivateRequest,
+    responses(
+        (status = 200, description = "The slot's state: the version is active.", body = SlotState),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request body.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn activate(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -115,6 +191,19 @@ pub async fn activate(
 }
 
 /// `POST /v1/policies/{name}/rollback`
+#[utoipa::path(
+    post,
+    path = "/v1/policies/{name}/rollback",
+    operation_id = "rollback_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    responses(
+        (status = 200, description = "The slot's state: the previous version is active again.", body = SlotState),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -126,6 +215,22 @@ pub async fn rollback(
 }
 
 /// `DELETE /v1/policies/{name}/versions/{digest}`
+#[utoipa::path(
+    delete,
+    path = "/v1/policies/{name}/versions/{digest}",
+    operation_id = "delete_policy_version",
+    tag = "policies",
+    params(
+        ("name" = String, Path, description = "Policy slot (`default`)."),
+        ("digest" = String, Path, description = "`sha256:<hex>` of the version."),
+    ),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The version is active.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     Path((name, digest)): Path<(String, String)>,
@@ -135,7 +240,7 @@ pub async fn delete(
 }
 
 /// Body of `POST /v1/policies/{name}/shadow`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShadowRequest {
     /// Digest of a stored, valid version.
@@ -143,6 +248,21 @@ pub struct ShadowRequest {
 }
 
 /// `POST /v1/policies/{name}/shadow`: the version decides beside the active one, never applied.
+#[utoipa::path(
+    post,
+    path = "/v1/policies/{name}/shadow",
+    operation_id = "shadow_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    request_body = ShadowRequest,
+    responses(
+        (status = 200, description = "The slot's state, with the candidate on trial.", body = SlotState),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request body.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn shadow(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -159,7 +279,7 @@ pub async fn shadow(
 }
 
 /// Body of `POST /v1/policies/{name}/canary`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanaryRequest {
     /// Digest of a stored, valid version.
@@ -169,6 +289,21 @@ pub struct CanaryRequest {
 }
 
 /// `POST /v1/policies/{name}/canary`: the version decides for a share of jobs.
+#[utoipa::path(
+    post,
+    path = "/v1/policies/{name}/canary",
+    operation_id = "canary_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    request_body = CanaryRequest,
+    responses(
+        (status = 200, description = "The slot's state, with the candidate on trial.", body = SlotState),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request body.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn canary(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -188,6 +323,19 @@ pub async fn canary(
 }
 
 /// `POST /v1/policies/{name}/promote`: the candidate on trial becomes active.
+#[utoipa::path(
+    post,
+    path = "/v1/policies/{name}/promote",
+    operation_id = "promote_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    responses(
+        (status = 200, description = "The slot's state: the candidate is active.", body = SlotState),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn promote(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -199,6 +347,19 @@ pub async fn promote(
 }
 
 /// `POST /v1/policies/{name}/abort`: the trial ends; the active version is untouched.
+#[utoipa::path(
+    post,
+    path = "/v1/policies/{name}/abort",
+    operation_id = "abort_policy",
+    tag = "policies",
+    params(("name" = String, Path, description = "Policy slot (`default`).")),
+    responses(
+        (status = 200, description = "The slot's state, without a trial.", body = SlotState),
+        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = ["admin"])),
+)]
 pub async fn abort(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -10,8 +10,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-/// An error response.
-#[derive(Debug, Clone, Serialize)]
+/// An error response (RFC 9457 problem details), sent as `application/problem+json`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
@@ -22,8 +22,10 @@ pub struct Problem {
     pub status: u16,
     /// What exactly went wrong.
     pub detail: String,
-    /// Problem-specific members (RFC 9457 extensions), e.g. a validation report.
+    /// Problem-specific members (RFC 9457 extensions), e.g. a validation report. They sit
+    /// beside the standard members, so the schema leaves additional properties open.
     #[serde(flatten)]
+    #[schema(ignore)]
     pub extensions: Box<serde_json::Map<String, serde_json::Value>>,
 }
 

@@ -1,9 +1,18 @@
-//! The `reef` command line: `reef serve` runs the host; `reef policy ...` manages policies,
-//! locally (`test`) or on a running host over its HTTP API.
+//! The `reef` command line: `reef serve` runs the host; the client commands (`submit`, `ls`,
+//! `show`, `logs`, `cancel`, `retry`, `result`, `runners`) drive a running host over its HTTP
+//! API; `reef policy ...` manages policies, locally (`test`) or on a running host.
 
+mod completions;
 mod config;
+mod jobs;
+mod listing;
+mod logs;
+mod output;
+mod params;
 mod policy;
 mod policy_test;
+mod progress;
+mod table;
 
 use crate::client::ApiClient;
 use crate::server::{ServeOptions, run};
@@ -19,7 +28,8 @@ const DEFAULT_CONFIG: &str = "config/dev.toml";
 #[command(
     name = "reef",
     version,
-    about = "Host command-line runners behind an HTTP API"
+    about = "Host command-line runners behind an HTTP API",
+    after_help = output::EXIT_CODES_HELP
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -31,6 +41,7 @@ pub struct Cli {
 pub struct Remote {
     /// URL of the host.
     #[arg(
+        value_hint = clap::ValueHint::Url,
         long,
         env = "REEF_URL",
         default_value = "http://127.0.0.1:7878",
@@ -78,6 +89,37 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Submit a job; print its id, or with --wait follow it and print its result.
+    ///
+    /// Example: reef submit demo benchmark=tests/fixtures/benchmarks/slow.yml --wait
+    Submit(jobs::SubmitArgs),
+    /// List jobs, newest first.
+    Ls(listing::LsArgs),
+    /// Show a job with its attempts and result.
+    Show(jobs::JobArgs),
+    /// Print a job's log.
+    Logs(logs::LogsArgs),
+    /// Cancel a job: queued jobs at once, running ones once their processes are gone.
+    Cancel(jobs::JobArgs),
+    /// Run a failed or cancelled job again, with a fresh attempt budget.
+    Retry(jobs::JobArgs),
+    /// Print a job's result JSON.
+    Result(jobs::JobArgs),
+    /// List the configured runners.
+    Runners(listing::RunnersArgs),
+    /// Print a shell completion script.
+    ///
+    /// Example: reef completions bash > /etc/bash_completion.d/reef
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page of reef (roff), or write one per command into --dir.
+    Man {
+        /// Write `reef.1` and `reef-<command>.1` into this directory instead.
+        #[arg(long, value_hint = clap::ValueHint::DirPath)]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Cli {
@@ -109,6 +151,27 @@ impl Cli {
             }
             Command::Policy { command, remote } => policy::run(command, &remote),
             Command::Config { command } => config::run(command),
+            Command::Submit(args) => Ok(jobs::submit(args)),
+            Command::Ls(args) => Ok(listing::ls(args)),
+            Command::Show(args) => Ok(jobs::show(args)),
+            Command::Logs(args) => Ok(logs::run(args)),
+            Command::Cancel(args) => Ok(jobs::cancel(args)),
+            Command::Retry(args) => Ok(jobs::retry(args)),
+            Command::Result(args) => Ok(jobs::result(args)),
+            Command::Runners(args) => Ok(listing::runners(args)),
+            Command::Completions { shell } => {
+                completions::completions(shell, &mut std::io::stdout());
+                Ok(0)
+            }
+            Command::Man { dir: Some(dir) } => {
+                completions::man_pages(&dir)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+                Ok(0)
+            }
+            Command::Man { dir: None } => {
+                completions::man(&mut std::io::stdout())?;
+                Ok(0)
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `reef policy test|push|list|show|activate|rollback|shadow|canary|promote|abort|delete`.
 
 use super::Remote;
-use crate::client::ClientError;
+use crate::client::{ClientError, encode};
 use clap::Subcommand;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -296,13 +296,7 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
     };
     match result {
         Ok(()) => Ok(0),
-        Err(error) => {
-            eprintln!("reef: {error}");
-            Ok(match error {
-                ClientError::Unreachable { .. } => 3,
-                ClientError::Api { .. } => 1,
-            })
-        }
+        Err(error) => Ok(super::output::report(&error)),
     }
 }
 
@@ -330,16 +324,4 @@ fn resolve(
 
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
-}
-
-/// Percent-encodes a path or query component.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b':' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -96,12 +96,27 @@ pub struct EngineStatus {
     queued: AtomicU64,
     running: AtomicU64,
     load: std::sync::Mutex<Option<HostLoad>>,
+    /// Woken when the host starts stopping, so that long waits (a synchronous invoke) end
+    /// instead of holding up the graceful shutdown.
+    stop_notify: tokio::sync::Notify,
 }
 
 impl EngineStatus {
     /// The host is stopping: no attempt starts, no job is accepted.
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Resolves once the host is stopping.
+    pub async fn stopped(&self) {
+        let notified = self.stop_notify.notified();
+        tokio::pin!(notified);
+        // Registered before the flag is read, so a stop in between is not missed.
+        notified.as_mut().enable();
+        if self.stopping() {
+            return;
+        }
+        notified.await;
     }
 
     /// When the engine loop last ran.
@@ -153,6 +168,7 @@ impl EngineHandle {
     /// Stops starting attempts (the host is going down); running ones are left alone.
     pub fn stop(&self) {
         self.status.stopping.store(true, Ordering::Relaxed);
+        self.status.stop_notify.notify_waiters();
         let _ = self.tx.send(Command::Wake);
     }
 

@@ -27,7 +27,7 @@ pub const MAX_RETRY_DELAY_MS: u64 = 30 * 24 * 3600 * 1000;
 pub const MAX_REASON_LEN: usize = 1024;
 
 /// What answers the policy calls, as `GET /v1/policies` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PolicyInfo {
     /// Slot name.
     pub name: String,
@@ -50,7 +50,7 @@ pub struct PolicyInfo {
 }
 
 /// Per-call limits, for display.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LimitsInfo {
     /// Memory, bytes.
     pub max_memory_bytes: usize,

@@ -23,7 +23,7 @@ const COMPILED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("pol
 pub const HISTORY_LEN: usize = 20;
 
 /// One self-test call of a validation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelfTestCase {
     /// Corpus case name.
     pub case: String,
@@ -39,7 +39,7 @@ pub struct SelfTestCase {
 }
 
 /// What validation found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct ValidationReport {
     /// Every check passed: the version may be activated.
     pub valid: bool,
@@ -53,7 +53,7 @@ pub struct ValidationReport {
 }
 
 /// One uploaded component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PolicyVersion {
     /// `sha256:<hex>` of the bytes.
     pub digest: String,
@@ -72,7 +72,7 @@ pub struct PolicyVersion {
 }
 
 /// A slot's activation state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub struct SlotState {
     /// Digest of the active version.
     pub active: Option<String>,
@@ -93,7 +93,7 @@ pub struct SlotState {
 }
 
 /// A version on trial, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CandidateState {
     /// Its digest.
     pub digest: String,
@@ -105,7 +105,7 @@ pub struct CandidateState {
 }
 
 /// A version deactivated automatically.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quarantine {
     /// The faulting version.
     pub digest: String,

@@ -81,7 +81,7 @@ pub enum PolicyError {
 }
 
 /// A slot as `GET /v1/policies/{name}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SlotView {
     /// Slot name.
     pub name: String,

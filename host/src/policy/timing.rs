@@ -16,7 +16,7 @@ pub struct DecisionTimes {
 }
 
 /// Percentiles of recent decision times.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct TimingSummary {
     /// Decisions in the window.
     pub count: usize,

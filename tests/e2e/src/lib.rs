@@ -3,6 +3,8 @@
 //!
 //! Every helper that waits does so on a condition with a deadline, never on a fixed sleep.
 
+pub mod openapi;
+
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -130,6 +132,8 @@ pub struct Answer {
     pub content_type: String,
     /// Raw body.
     pub text: String,
+    /// `Location`, when the answer has one.
+    pub location: Option<String>,
 }
 
 impl Answer {
@@ -375,6 +379,11 @@ impl Reef {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let mut text = String::new();
         response
             .body_mut()
@@ -385,6 +394,7 @@ impl Reef {
             status,
             content_type,
             text,
+            location,
         }
     }
 
@@ -427,6 +437,23 @@ impl Reef {
                 .contains(&s.as_str())
                 .then_some(job)
         })
+    }
+
+    /// Runs the `reef` client with `args` against this host (`REEF_URL`, and `REEF_TOKEN` when
+    /// [`Reef::token`] is set), killing it if it runs longer than `timeout`.
+    pub fn cli_within(&self, args: &[&str], timeout: Duration) -> CliRun {
+        let mut command = Command::new(bin("reef"));
+        command.args(args).env("REEF_URL", &self.url);
+        match &self.token {
+            Some(token) => command.env("REEF_TOKEN", token),
+            None => command.env_remove("REEF_TOKEN"),
+        };
+        run_cli(command, self.dir.path(), timeout)
+    }
+
+    /// [`Reef::cli_within`] with a one-minute limit.
+    pub fn cli(&self, args: &[&str]) -> CliRun {
+        self.cli_within(args, Duration::from_secs(60))
     }
 
     /// Kills reef with SIGKILL and waits for it; returns the directory for a restart.
@@ -488,6 +515,73 @@ impl Drop for Reef {
             // SAFETY: as above.
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
+    }
+}
+
+/// What a run of the `reef` client did.
+#[derive(Debug)]
+pub struct CliRun {
+    /// Exit code (-1 when a signal ended it).
+    pub code: i32,
+    /// Its standard output.
+    pub stdout: String,
+    /// Its standard error.
+    pub stderr: String,
+}
+
+impl CliRun {
+    /// Asserts exit code `code`, showing both outputs when it differs; returns `self`.
+    pub fn expect(self, code: i32) -> Self {
+        assert_eq!(
+            self.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Stdout as JSON (panics with it when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Runs `command` with its output in files under `dir` (a pipe could fill and stall it), and
+/// kills it at `timeout`.
+pub fn run_cli(mut command: Command, dir: &Path, timeout: Duration) -> CliRun {
+    static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out_path = dir.join(format!("cli-{n}.out"));
+    let err_path = dir.join(format!("cli-{n}.err"));
+    let out = std::fs::File::create(&out_path).expect("stdout file");
+    let err = std::fs::File::create(&err_path).expect("stderr file");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .expect("spawn reef client");
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for reef client") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{command:?} did not finish within {timeout:?}\n--- stdout\n{}\n--- stderr\n{}",
+                std::fs::read_to_string(&out_path).unwrap_or_default(),
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    CliRun {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
     }
 }
 

@@ -1,0 +1,248 @@
+//! `reef ls` and `reef runners`: tables of jobs and runners.
+
+use super::Remote;
+use super::output::{self, EXIT_OK, print_json, text};
+use super::params::parse_pair;
+use super::table::Table;
+use crate::client::encode;
+use clap::Args;
+use serde_json::Value;
+use std::time::{Duration, SystemTime};
+
+/// The job states, as the API names them.
+const STATES: [&str; 6] = [
+    "queued",
+    "running",
+    "retry_wait",
+    "succeeded",
+    "failed",
+    "cancelled",
+];
+
+/// `reef ls`
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only jobs in this state.
+    #[arg(long, value_parser = STATES)]
+    pub state: Option<String>,
+    /// Only jobs of this runner.
+    #[arg(long)]
+    pub runner: Option<String>,
+    /// Only jobs with this label, key=value.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
+    pub label: Option<(String, String)>,
+    /// Jobs per page (1 to 1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Continue after this cursor (printed on stderr when there are more jobs).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Print the raw JSON page.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// `reef runners`
+#[derive(Debug, Args)]
+pub struct RunnersArgs {
+    /// Print the raw JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub remote: Remote,
+}
+
+/// The query string of a listing.
+pub fn query(args: &LsArgs) -> String {
+    let mut query = vec![format!("limit={}", args.limit)];
+    if let Some(state) = &args.state {
+        query.push(format!("state={}", encode(state)));
+    }
+    if let Some(runner) = &args.runner {
+        query.push(format!("runner={}", encode(runner)));
+    }
+    if let Some((k, v)) = &args.label {
+        query.push(format!("label={}", encode(&format!("{k}={v}"))));
+    }
+    if let Some(cursor) = &args.cursor {
+        query.push(format!("cursor={}", encode(cursor)));
+    }
+    query.join("&")
+}
+
+/// Runs `reef ls`.
+pub fn ls(args: LsArgs) -> i32 {
+    let client = args.remote.client();
+    let page = match client.get(&format!("/v1/jobs?{}", query(&args))) {
+        Ok(page) => page,
+        Err(e) => return output::report(&e),
+    };
+    if args.json {
+        print_json(&page);
+        return EXIT_OK;
+    }
+    print!("{}", jobs_table(&page, SystemTime::now()).render());
+    if let Some(cursor) = page["next_cursor"].as_str() {
+        eprintln!("more jobs: reef ls --cursor {cursor}");
+    }
+    EXIT_OK
+}
+
+/// A page of jobs as a table, ages counted up to `now`.
+pub fn jobs_table(page: &Value, now: SystemTime) -> Table {
+    let mut table = Table::new(&["ID", "RUNNER", "STATE", "ATTEMPTS", "AGE", "REASON"]);
+    for job in page["jobs"].as_array().into_iter().flatten() {
+        table.row(vec![
+            text(job, "id").to_owned(),
+            text(job, "runner").to_owned(),
+            text(job, "state").to_owned(),
+            job["attempt_count"].to_string(),
+            age(text(job, "created_at"), now),
+            job["reason"].as_str().unwrap_or("").to_owned(),
+        ]);
+    }
+    table
+}
+
+/// How long before `now` an RFC 3339 time was: `42s`, `5m`, `3h`, `2d`; `-` when unreadable.
+pub fn age(rfc3339: &str, now: SystemTime) -> String {
+    let Ok(then) = humantime::parse_rfc3339(rfc3339) else {
+        return "-".to_owned();
+    };
+    let secs = now.duration_since(then).unwrap_or(Duration::ZERO).as_secs();
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m", secs / 60),
+        3600..86400 => format!("{}h", secs / 3600),
+        _ => format!("{}d", secs / 86400),
+    }
+}
+
+/// Runs `reef runners`.
+pub fn runners(args: RunnersArgs) -> i32 {
+    let client = args.remote.client();
+    let runners = match client.get("/v1/runners") {
+        Ok(runners) => runners,
+        Err(e) => return output::report(&e),
+    };
+    if args.json {
+        print_json(&runners);
+        return EXIT_OK;
+    }
+    print!("{}", runners_table(&runners).render());
+    EXIT_OK
+}
+
+/// The runners as a table.
+pub fn runners_table(runners: &Value) -> Table {
+    let list = |v: &Value| -> String {
+        let items: Vec<&str> = v
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        if items.is_empty() {
+            "-".to_owned()
+        } else {
+            items.join(",")
+        }
+    };
+    let mut table = Table::new(&[
+        "NAME",
+        "PARAMS",
+        "TIMEOUT",
+        "ATTEMPTS",
+        "CONCURRENCY",
+        "RESOURCES",
+    ]);
+    for r in runners.as_array().into_iter().flatten() {
+        table.row(vec![
+            text(r, "name").to_owned(),
+            list(&r["params"]),
+            text(r, "timeout").to_owned(),
+            r["max_attempts"].to_string(),
+            match r["max_concurrency"].as_u64() {
+                Some(n) => n.to_string(),
+                None => "-".to_owned(),
+            },
+            list(&r["resources"]),
+        ]);
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn at(rfc3339: &str) -> SystemTime {
+        humantime::parse_rfc3339(rfc3339).unwrap()
+    }
+
+    #[test]
+    fn ages_are_short() {
+        let now = at("2026-01-02T00:00:00Z");
+        assert_eq!(age("2026-01-01T23:59:18.500Z", now), "41s");
+        assert_eq!(age("2026-01-01T23:55:00Z", now), "5m");
+        assert_eq!(age("2026-01-01T21:00:00Z", now), "3h");
+        assert_eq!(age("2025-12-30T00:00:00Z", now), "3d");
+        assert_eq!(
+            age("2026-01-03T00:00:00Z", now),
+            "0s",
+            "a clock ahead is not negative"
+        );
+        assert_eq!(age("yesterday", now), "-");
+    }
+
+    #[test]
+    fn a_page_becomes_a_table() {
+        let page = json!({"jobs": [
+            {"id": "01B", "runner": "demo", "state": "failed", "attempt_count": 3,
+             "created_at": "2026-01-01T23:59:00Z", "reason": "exit code 1"},
+            {"id": "01A", "runner": "demo", "state": "queued", "attempt_count": 0,
+             "created_at": "2026-01-01T23:00:00Z", "reason": null},
+        ], "next_cursor": null});
+        let text = jobs_table(&page, at("2026-01-02T00:00:00Z")).render();
+        assert_eq!(
+            text,
+            "ID   RUNNER  STATE   ATTEMPTS  AGE  REASON\n\
+             01B  demo    failed  3         1m   exit code 1\n\
+             01A  demo    queued  0         1h\n"
+        );
+    }
+
+    #[test]
+    fn filters_become_an_encoded_query() {
+        let args = LsArgs {
+            state: Some("failed".into()),
+            runner: Some("demo".into()),
+            label: Some(("team".into(), "eval ops".into())),
+            limit: 10,
+            cursor: None,
+            json: false,
+            remote: Remote {
+                url: String::new(),
+                token: None,
+            },
+        };
+        assert_eq!(
+            query(&args),
+            "limit=10&state=failed&runner=demo&label=team%3Deval%20ops"
+        );
+    }
+
+    #[test]
+    fn runners_become_a_table() {
+        let runners = json!([{"name": "demo", "params": ["agent", "benchmark"], "timeout": "1m",
+            "max_attempts": 3, "max_concurrency": 2, "resources": ["surfpool"], "command": []}]);
+        assert_eq!(
+            runners_table(&runners).render(),
+            "NAME  PARAMS           TIMEOUT  ATTEMPTS  CONCURRENCY  RESOURCES\n\
+             demo  agent,benchmark  1m       3         2            surfpool\n"
+        );
+    }
+}

@@ -177,6 +177,8 @@ else
             printf 'sha256: %s\n' "$(sha256sum "$dest/reef.redb" | cut -d' ' -f1)"
             printf 'restore: deploy/rollback.sh --restore-state %s\n' "$dest"
         } >"$dest/BACKUP"
+        # The state moves on from here: a later rollback may restore an older backup again.
+        rm -f "$data_dir/reef.redb.restored-from"
         say "state backed up to $dest"
     else
         say "no state at $db yet: nothing to back up"

@@ -27,7 +27,8 @@ forward again, run install.sh with the newer binaries). A database replaced by -
 first copied to BACKUP_DIR/<UTC time>-before-restore/. Restoring needs the host stopped: with
 --service it is stopped; without, the script refuses while a host holds the database.
 Jobs created after the backup are not in the restored database; their attempt directories stay
-on disk unused.
+on disk unused. A restore is recorded in DATA_DIR/reef.redb.restored-from, so that the same
+command run again does not restore the backup a second time over what the host did since.
 EOF
 }
 
@@ -102,12 +103,23 @@ binaries_back=true
 for name in "${binaries[@]}"; do
     cmp -s "$bin/$name.previous" "$bin/$name" || binaries_back=false
 done
+# A restore is recorded beside the database (sha256 of the backup restored), so that running the
+# same rollback again does not restore the backup a second time over what the host has done since.
+# install.sh removes the record when it backs up the state before an upgrade.
+marker="$data_dir/reef.redb.restored-from"
 state_back=true
-if [[ -n "$restore_db" ]] && ! cmp -s "$restore_db" "$db"; then
-    state_back=false
+if [[ -n "$restore_db" ]]; then
+    restore_sha="$(sha256sum "$restore_db" | cut -d' ' -f1)"
+    if cmp -s "$restore_db" "$db"; then
+        :
+    elif [[ -f "$marker" && "$(sed -n 2p "$marker")" == "$restore_sha" ]]; then
+        say "$db was already restored from this backup (recorded in $marker); delete that file to restore it again"
+    else
+        state_back=false
+    fi
 fi
 if [[ "$binaries_back" == true && "$state_back" == true ]]; then
-    say "already rolled back: $bin holds the previous binaries${restore_db:+ and $db matches the backup}; nothing to do"
+    say "already rolled back: $bin holds the previous binaries${restore_db:+ and the state is that backup}; nothing to do"
     exit 0
 fi
 
@@ -166,6 +178,7 @@ if [[ "$state_back" == false ]]; then
     else
         mv -f "$new" "$db"
     fi
+    printf '%s\n%s\n' "$restore_db" "$restore_sha" >"$marker"
     say "restored $db from $restore_db"
 fi
 

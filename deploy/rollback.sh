@@ -32,15 +32,10 @@ command run again does not restore the backup a second time over what the host d
 EOF
 }
 
-say() { printf 'rollback: %s\n' "$*"; }
-die() {
-    printf 'rollback: error: %s\n' "$*" >&2
-    exit 1
-}
-bad_usage() {
-    printf 'rollback: %s\n(see deploy/rollback.sh --help)\n' "$*" >&2
-    exit 2
-}
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+script=rollback
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
 prefix=/usr/local
 data_dir=/var/lib/reef
@@ -48,24 +43,11 @@ backup_dir=""
 restore=""
 service=""
 
-need_value() { [[ $# -ge 2 && -n "$2" ]] || bad_usage "$1 needs a value"; }
-while [[ $# -gt 0 ]]; do
-    case "$1" in
-        -h | --help)
-            usage
-            exit 0
-            ;;
-        --prefix) need_value "$@"; prefix="$2"; shift 2 ;;
-        --data-dir) need_value "$@"; data_dir="$2"; shift 2 ;;
-        --backup-dir) need_value "$@"; backup_dir="$2"; shift 2 ;;
-        --restore-state) need_value "$@"; restore="$2"; shift 2 ;;
-        --service) need_value "$@"; service="$2"; shift 2 ;;
-        --*=*) set -- "${1%%=*}" "${1#*=}" "${@:2}" ;;
-        *) bad_usage "unknown argument: $1" ;;
-    esac
-done
+options=(--prefix=prefix --data-dir=data_dir --backup-dir=backup_dir --restore-state=restore
+    --service=service)
+argument() { bad_usage "unknown argument: $1"; }
+parse_args "$@"
 
-absolute() { case "$1" in /*) printf '%s' "${1%/}" ;; *) printf '%s/%s' "$PWD" "${1%/}" ;; esac; }
 prefix="$(absolute "$prefix")"
 data_dir="$(absolute "$data_dir")"
 backup_dir="$(absolute "${backup_dir:-$data_dir-backups}")"
@@ -89,9 +71,7 @@ if [[ -n "$restore" ]]; then
     [[ "$restore_db" != "$db" ]] || die "--restore-state names the live database itself"
     [[ -d "$data_dir" ]] || die "data dir '$data_dir' does not exist"
 fi
-if [[ -n "$service" ]] && ! command -v systemctl >/dev/null; then
-    die "--service $service given but systemctl is not available"
-fi
+need_systemctl
 
 # The previous binaries must run before anything is touched.
 for name in "${binaries[@]}"; do
@@ -123,23 +103,9 @@ if [[ "$binaries_back" == true && "$state_back" == true ]]; then
     exit 0
 fi
 
-stopped_service=false
-tmp_files=()
-cleanup() {
-    local status=$?
-    for f in "${tmp_files[@]}"; do rm -f "$f"; done
-    if [[ $status -ne 0 && "$stopped_service" == true ]]; then
-        printf 'rollback: failed; starting %s again\n' "$service" >&2
-        systemctl start "$service" || printf 'rollback: error: could not start %s\n' "$service" >&2
-    fi
-}
 trap cleanup EXIT
 
-if [[ -n "$service" ]] && systemctl is-active --quiet "$service"; then
-    say "stopping $service (KillMode=process: running attempts keep running under their shims)"
-    systemctl stop "$service"
-    stopped_service=true
-fi
+stop_service
 
 if [[ "$state_back" == false ]]; then
     if [[ -f "$db" ]] && ! flock --nonblock --exclusive "$db" true; then
@@ -210,8 +176,4 @@ for name in "${binaries[@]}"; do
     say "$bin/$name: $version"
 done
 
-if [[ "$stopped_service" == true ]]; then
-    say "starting $service"
-    systemctl start "$service"
-    stopped_service=false
-fi
+start_service "starting $service"

@@ -6,7 +6,7 @@
 //! catches up from the store, so no event is skipped.
 
 use super::AppState;
-use super::problem::Problem;
+use super::problem::{InvalidQuery, Problem};
 use crate::lifecycle::JobEvent;
 use crate::store::JobStore;
 use axum::extract::rejection::QueryRejection;
@@ -105,7 +105,7 @@ pub struct LastEventId {
     responses(
         (status = 200, description = "Server-sent events, one per state change: `id` is the sequence number, `event` the transition, `data` a JobEvent.",
             body = JobEvent, content_type = "text/event-stream"),
-        (status = 400, description = "Invalid query.", body = Problem, content_type = "application/problem+json"),
+        InvalidQuery,
     ),
     security(("bearer" = ["read"])),
 )]

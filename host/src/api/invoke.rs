@@ -4,7 +4,7 @@
 
 use super::AppState;
 use super::jobs::{IdempotencyHeader, idempotency_key_of};
-use super::problem::Problem;
+use super::problem::{BodyTooLarge, Problem, UnknownRunner};
 use crate::service::{JobView, SubmitRequest};
 use axum::Json;
 use axum::body::Bytes;
@@ -120,8 +120,8 @@ fn params_of(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, 
         (status = 202, description = "The job did not finish within `wait`; follow it at `Location`.", body = JobView,
             headers(("location" = String, description = "`/v1/jobs/{id}`"))),
         (status = 400, description = "Malformed JSON, Idempotency-Key or `wait` (not a duration, or longer than 10m).", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown runner.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than `server.max_body`.", body = Problem, content_type = "application/problem+json"),
+        UnknownRunner,
+        BodyTooLarge,
         (status = 422, description = "A parameter was refused, the policy rejected the job, or the Idempotency-Key was used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["submit"])),

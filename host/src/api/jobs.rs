@@ -1,7 +1,7 @@
 //! Job and runner handlers: parse, call [`JobService`], format.
 
 use super::AppState;
-use super::problem::Problem;
+use super::problem::{BodyTooLarge, InvalidQuery, NoSuchJob, Problem, UnknownRunner};
 use crate::lifecycle::JobEvent;
 use crate::model::Job;
 use crate::service::{
@@ -29,8 +29,8 @@ use serde::{Deserialize, Serialize};
                 ("idempotent-replayed" = String, description = "`true` when an earlier request with this key created the job"),
             )),
         (status = 400, description = "Malformed JSON or Idempotency-Key.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Unknown runner.", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body larger than `server.max_body`.", body = Problem, content_type = "application/problem+json"),
+        UnknownRunner,
+        BodyTooLarge,
         (status = 422, description = "A parameter, label or tenant was refused, the policy rejected the job, or the Idempotency-Key was used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["submit"])),
@@ -166,7 +166,7 @@ pub async fn list(
     params(("id" = String, Path, description = "Job id (a ULID).")),
     responses(
         (status = 200, description = "The job with its attempts and latest result.", body = JobView),
-        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+        NoSuchJob,
     ),
     security(("bearer" = ["read"])),
 )]
@@ -186,7 +186,7 @@ pub async fn get(
     params(("id" = String, Path, description = "Job id (a ULID).")),
     responses(
         (status = 200, description = "The job after the request: queued jobs are cancelled at once, running ones once their processes are gone (`cancel_requested` until then). Idempotent.", body = Job),
-        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+        NoSuchJob,
     ),
     security(("bearer" = ["submit"])),
 )]
@@ -206,7 +206,7 @@ pub async fn cancel(
     params(("id" = String, Path, description = "Job id (a ULID).")),
     responses(
         (status = 200, description = "The job, queued again with a fresh attempt budget.", body = Job),
-        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+        NoSuchJob,
         (status = 409, description = "The job is not failed or cancelled.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["submit"])),
@@ -243,7 +243,7 @@ pub struct LogParams {
     responses(
         (status = 200, description = "Log bytes from `offset`, at most 4 MiB; continue from `offset` + their length.", body = String, content_type = "text/plain; charset=utf-8",
             headers(("x-reef-log-size" = u64, description = "Current size of the log file in bytes."))),
-        (status = 400, description = "Invalid query.", body = Problem, content_type = "application/problem+json"),
+        InvalidQuery,
         (status = 404, description = "No such job, or it has no such attempt yet.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
@@ -321,7 +321,7 @@ pub struct JobEvents {
     params(("id" = String, Path, description = "Job id (a ULID).")),
     responses(
         (status = 200, description = "The job's transitions, each naming the policy digest (or `native`) that decided it.", body = JobEvents),
-        (status = 404, description = "No such job.", body = Problem, content_type = "application/problem+json"),
+        NoSuchJob,
     ),
     security(("bearer" = ["read"])),
 )]

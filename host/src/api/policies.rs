@@ -1,6 +1,6 @@
 //! Policy registry handlers: upload, list, show, activate, roll back, delete.
 
-use super::problem::Problem;
+use super::problem::{InvalidBody, NoSuchPolicyVersion, NoSuchSlot, Problem, SlotStateConflict};
 use super::{AppState, Principal};
 use crate::policy::live::CandidateMode;
 use crate::policy::registry::{PolicyVersion, SlotState};
@@ -61,7 +61,7 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Pro
     params(("name" = String, Path, description = "Policy slot (`default`).")),
     responses(
         (status = 200, description = "The slot: active version, counters, decision times, trial, history and every stored version with its validation report.", body = SlotView),
-        (status = 404, description = "No such slot.", body = Problem, content_type = "application/problem+json"),
+        NoSuchSlot,
     ),
     security(("bearer" = ["read"])),
 )]
@@ -99,7 +99,7 @@ pub struct UploadParams {
     responses(
         (status = 201, description = "Stored (by sha256) and valid; active when `activate=true`.", body = PolicyVersion),
         (status = 400, description = "Empty body.", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such slot.", body = Problem, content_type = "application/problem+json"),
+        NoSuchSlot,
         (status = 413, description = "Larger than `policy.max_upload`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed; the problem's `version` member holds the stored version with its report.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -169,9 +169,9 @@ pub struct ActivateRequest {
     request_body = ActivateRequest,
     responses(
         (status = 200, description = "The slot's state: the version is active.", body = SlotState),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request body.", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
+        SlotStateConflict,
+        InvalidBody,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -199,8 +199,8 @@ pub async fn activate(
     params(("name" = String, Path, description = "Policy slot (`default`).")),
     responses(
         (status = 200, description = "The slot's state: the previous version is active again.", body = SlotState),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
+        SlotStateConflict,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -226,7 +226,7 @@ pub async fn rollback(
     ),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
         (status = 409, description = "The version is active.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["admin"])),
@@ -257,9 +257,9 @@ pub struct ShadowRequest {
     request_body = ShadowRequest,
     responses(
         (status = 200, description = "The slot's state, with the candidate on trial.", body = SlotState),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request body.", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
+        SlotStateConflict,
+        InvalidBody,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -298,9 +298,9 @@ pub struct CanaryRequest {
     request_body = CanaryRequest,
     responses(
         (status = 200, description = "The slot's state, with the candidate on trial.", body = SlotState),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request body.", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
+        SlotStateConflict,
+        InvalidBody,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -331,8 +331,8 @@ pub async fn canary(
     params(("name" = String, Path, description = "Policy slot (`default`).")),
     responses(
         (status = 200, description = "The slot's state: the candidate is active.", body = SlotState),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
+        SlotStateConflict,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -355,8 +355,8 @@ pub async fn promote(
     params(("name" = String, Path, description = "Policy slot (`default`).")),
     responses(
         (status = 200, description = "The slot's state, without a trial.", body = SlotState),
-        (status = 404, description = "No such slot or version.", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The slot's state does not allow it (not valid, active, no history or no trial).", body = Problem, content_type = "application/problem+json"),
+        NoSuchPolicyVersion,
+        SlotStateConflict,
     ),
     security(("bearer" = ["admin"])),
 )]

@@ -71,6 +71,82 @@ impl IntoResponse for Problem {
     }
 }
 
+// The problem responses that several operations document alike: each is a type that
+// `#[utoipa::path]` lists in `responses(...)` beside the operation's own responses. They only
+// document; handlers answer with `Problem`.
+
+/// 400 on a query that does not parse.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 400,
+    description = "Invalid query.",
+    content_type = "application/problem+json"
+)]
+pub struct InvalidQuery(pub Problem);
+
+/// 404 on a job id that names no job.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such job.",
+    content_type = "application/problem+json"
+)]
+pub struct NoSuchJob(pub Problem);
+
+/// 404 on a runner name that names no configured runner.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "Unknown runner.",
+    content_type = "application/problem+json"
+)]
+pub struct UnknownRunner(pub Problem);
+
+/// 413 on a JSON body over `server.max_body`.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 413,
+    description = "Body larger than `server.max_body`.",
+    content_type = "application/problem+json"
+)]
+pub struct BodyTooLarge(pub Problem);
+
+/// 422 on a JSON body that does not have the expected shape.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 422,
+    description = "Invalid request body.",
+    content_type = "application/problem+json"
+)]
+pub struct InvalidBody(pub Problem);
+
+/// 404 on a policy slot name that names no slot.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such slot.",
+    content_type = "application/problem+json"
+)]
+pub struct NoSuchSlot(pub Problem);
+
+/// 404 on a policy slot or version digest that names nothing stored.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such slot or version.",
+    content_type = "application/problem+json"
+)]
+pub struct NoSuchPolicyVersion(pub Problem);
+
+/// 409 on a slot change that the slot's state does not allow.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 409,
+    description = "The slot's state does not allow it (not valid, active, no history or no trial).",
+    content_type = "application/problem+json"
+)]
+pub struct SlotStateConflict(pub Problem);
+
 impl From<ServiceError> for Problem {
     fn from(e: ServiceError) -> Self {
         let (status, kind) = match &e {

@@ -5,7 +5,7 @@ use super::output::{self, EXIT_OK, EXIT_USAGE, print_json, text};
 use super::params::{collect, parse_pair};
 use super::progress::{self, Display, elapsed_text};
 use super::table::Table;
-use crate::client::{ApiClient, encode};
+use crate::client::{ApiClient, ClientError, encode};
 use clap::Args;
 use serde_json::{Value, json};
 use std::time::Instant;
@@ -121,17 +121,8 @@ fn summary(job: &Value, took: std::time::Duration) -> String {
 /// Runs `reef show`.
 pub fn show(args: JobArgs) -> i32 {
     let client = args.remote.client();
-    match client.get(&format!("/v1/jobs/{}", encode(&args.id))) {
-        Ok(job) if args.json => {
-            print_json(&job);
-            EXIT_OK
-        }
-        Ok(job) => {
-            print!("{}", describe(&job));
-            EXIT_OK
-        }
-        Err(e) => output::report(&e),
-    }
+    let answer = client.get(&format!("/v1/jobs/{}", encode(&args.id)));
+    print_job(answer, args.json, |job| print!("{}", describe(job)))
 }
 
 /// A job for people: its fields, a table of attempts, and the result.
@@ -225,16 +216,23 @@ pub fn retry(args: JobArgs) -> i32 {
 
 /// `POST /v1/jobs/{id}/{action}`, then a line about the job (or its JSON).
 fn act(client: &ApiClient, args: &JobArgs, action: &str, say: impl Fn(&Value) -> String) -> i32 {
-    match client.post(
+    let answer = client.post(
         &format!("/v1/jobs/{}/{action}", encode(&args.id)),
         &json!({}),
-    ) {
-        Ok(job) if args.json => {
+    );
+    print_job(answer, args.json, |job| println!("{}", say(job)))
+}
+
+/// Prints the job a call answered: its JSON with `--json`, else what `human` prints. Returns
+/// the exit code; a failed call is reported on stderr.
+fn print_job(answer: Result<Value, ClientError>, json: bool, human: impl FnOnce(&Value)) -> i32 {
+    match answer {
+        Ok(job) if json => {
             print_json(&job);
             EXIT_OK
         }
         Ok(job) => {
-            println!("{}", say(&job));
+            human(&job);
             EXIT_OK
         }
         Err(e) => output::report(&e),

@@ -14,7 +14,7 @@ use crate::config::{LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use std::io::IsTerminal;
 use std::time::Duration;
 use tracing_subscriber::layer::{Layered, SubscriberExt};
@@ -39,6 +39,13 @@ pub enum TelemetryError {
     #[error("logging is already set up: {0}")]
     AlreadySet(String),
 }
+
+/// Spans held for export before new ones are dropped (a few MiB at most).
+const MAX_QUEUED_SPANS: usize = 32_768;
+/// Spans per export request.
+const EXPORT_BATCH: usize = 2_048;
+/// How often queued spans are sent.
+const EXPORT_EVERY: Duration = Duration::from_secs(1);
 
 type Filtered = Layered<reload::Layer<EnvFilter, Registry>, Registry>;
 
@@ -194,8 +201,23 @@ fn provider(endpoint: &str, service: &str) -> Result<SdkTracerProvider, Telemetr
             env!("CARGO_PKG_VERSION"),
         ))
         .build();
+    // A job writes about eight spans; the SDK's defaults (2048 queued, sent every 5 s) drop
+    // spans at a few hundred jobs a second. `OTEL_BSP_*` variables still take precedence.
+    let mut batch = BatchConfigBuilder::default();
+    if std::env::var_os("OTEL_BSP_MAX_QUEUE_SIZE").is_none() {
+        batch = batch.with_max_queue_size(MAX_QUEUED_SPANS);
+    }
+    if std::env::var_os("OTEL_BSP_MAX_EXPORT_BATCH_SIZE").is_none() {
+        batch = batch.with_max_export_batch_size(EXPORT_BATCH);
+    }
+    if std::env::var_os("OTEL_BSP_SCHEDULE_DELAY").is_none() {
+        batch = batch.with_scheduled_delay(EXPORT_EVERY);
+    }
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(batch.build())
+        .build();
     Ok(SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(processor)
         .with_id_generator(ids::JobIds::default())
         .with_resource(resource)
         .build())

@@ -4,6 +4,7 @@
 //! Every helper that waits does so on a condition with a deadline, never on a fixed sleep.
 
 pub mod openapi;
+pub mod otlp;
 
 use serde_json::Value;
 use std::io::Read;

@@ -2,86 +2,11 @@
 //! the exporter sends) receives one trace per job, with the spans parented as documented, and
 //! the runner sees a `TRACEPARENT` of that trace.
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use prost::Message;
+use reef_e2e::otlp::Collector;
 use reef_e2e::{Reef, wait_for};
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Spans received, with the `service.name` of their resource.
-type Received = Arc<Mutex<Vec<(String, Span)>>>;
-
-/// Accepts OTLP/HTTP trace exports on a loopback port until the test ends.
-fn collector() -> (String, Received) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let received: Received = Arc::default();
-    let spans = received.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let spans = spans.clone();
-            std::thread::spawn(move || serve(stream, &spans));
-        }
-    });
-    (url, received)
-}
-
-/// Answers every request on one connection (the exporter keeps it alive).
-fn serve(stream: TcpStream, spans: &Received) {
-    let mut reader = BufReader::new(stream.try_clone().unwrap());
-    let mut writer = stream;
-    loop {
-        let mut request_line = String::new();
-        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
-            return;
-        }
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            let line = line.trim_end();
-            if line.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        assert!(
-            request_line.starts_with("POST /v1/traces "),
-            "{request_line}"
-        );
-        let export = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
-        for resource in export.resource_spans {
-            let service = resource
-                .resource
-                .iter()
-                .flat_map(|r| &r.attributes)
-                .find(|a| a.key == "service.name")
-                .and_then(|a| a.value.as_ref())
-                .map(|v| format!("{:?}", v.value))
-                .unwrap_or_default();
-            for scope in resource.scope_spans {
-                for span in scope.spans {
-                    spans.lock().unwrap().push((service.clone(), span));
-                }
-            }
-        }
-        let _ = writer.write_all(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\nContent-Length: 0\r\n\r\n",
-        );
-    }
-}
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -105,7 +30,8 @@ fn attribute(span: &Span, key: &str) -> Option<String> {
 
 #[test]
 fn one_trace_per_job_with_the_runner_inside_it() {
-    let (collector_url, received) = collector();
+    let collector = Collector::start();
+    let (collector_url, received) = (&collector.url, &collector.spans);
     let config = format!(
         r#"
 [telemetry]

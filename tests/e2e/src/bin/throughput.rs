@@ -61,6 +61,10 @@ struct Options {
     /// Submitting client threads.
     #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     clients: usize,
+    /// Export job traces to an OTLP collector on loopback (this binary's own), to measure what
+    /// tracing costs.
+    #[arg(long)]
+    otlp: bool,
 }
 
 /// What the reef run measured.
@@ -82,8 +86,16 @@ fn main() -> Result<()> {
     };
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads, group commit {}; {profile} build, nproc {nproc}",
-        options.jobs, options.concurrency, options.clients, options.group_commit
+        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads, group commit {}, traces {}; {profile} build, nproc {nproc}",
+        options.jobs,
+        options.concurrency,
+        options.clients,
+        options.group_commit,
+        if options.otlp {
+            "exported over OTLP"
+        } else {
+            "off"
+        }
     );
 
     let reef = run_reef(options)?;
@@ -130,6 +142,11 @@ fn main() -> Result<()> {
 
 /// Starts reef, submits the jobs from `options.clients` threads and waits until all are done.
 fn run_reef(options: Options) -> Result<ReefRun> {
+    let collector = options.otlp.then(reef_e2e::otlp::Collector::start);
+    let telemetry = collector
+        .as_ref()
+        .map(|c| format!("[telemetry]\notlp_endpoint = \"{}\"\n", c.url))
+        .unwrap_or_default();
     let config = format!(
         r#"
 [scheduler]
@@ -138,6 +155,7 @@ max_concurrency = {concurrency}
 [storage]
 group_commit = {group_commit}
 
+{telemetry}
 [runners."{RUNNER}"]
 command = ["/bin/true"]
 timeout = "60s"
@@ -206,6 +224,18 @@ timeout = "60s"
         "{succeeded} of {} jobs succeeded",
         options.jobs
     );
+    if let Some(collector) = &collector {
+        // Spans leave in batches after the jobs end; wait until the count holds still.
+        let mut last = usize::MAX;
+        while collector.count() != last {
+            last = collector.count();
+            std::thread::sleep(Duration::from_secs(3));
+        }
+        println!(
+            "traces: {last} spans received, {:.1} per job (8 for a job with one attempt)",
+            last as f64 / options.jobs as f64
+        );
+    }
 
     latencies.sort_unstable();
     Ok(ReefRun {

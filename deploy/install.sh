@@ -106,33 +106,17 @@ done
 
 trap 'cleanup "with the binaries in place"' EXIT
 
-# True when a process holds the database open (redb takes an exclusive flock on it).
-db_in_use() { [[ -f "$db" ]] && ! flock --nonblock --exclusive "$db" true; }
-
 if [[ "$up_to_date" == true ]]; then
     say "reef and reef-shim in $bin are already these binaries: nothing to swap"
 else
     # 2. No host may hold the state while it is copied.
     stop_service
-    if db_in_use; then
-        die "a reef host is running on $data_dir (it holds $db): stop it first, or pass --service NAME"
-    fi
+    need_db_free
 
     # 3. Back up the state. The copy is made holding the database's lock, so no host can open
     # the file while it is copied; redb's file is consistent whenever no process has it open.
     if [[ -f "$db" ]]; then
-        stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-        dest="$backup_dir/$stamp"
-        n=1
-        while [[ -e "$dest" ]]; do
-            n=$((n + 1))
-            dest="$backup_dir/$stamp-$n"
-        done
-        mkdir -p "$backup_dir"
-        chmod 0700 "$backup_dir"
-        mkdir -m 0700 "$dest"
-        flock --nonblock --exclusive "$db" cp -p "$db" "$dest/reef.redb" \
-            || die "could not copy $db (did a host just start?); nothing was changed"
+        dest="$(backup_db "$(date -u +%Y%m%dT%H%M%SZ)")"
         {
             printf 'reef state backup\n'
             printf 'made: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"

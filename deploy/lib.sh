@@ -88,3 +88,30 @@ start_service() {
         stopped_service=false
     fi
 }
+
+# True when a process holds the database $db open (redb takes an exclusive flock on it).
+db_in_use() { [[ -f "$db" ]] && ! flock --nonblock --exclusive "$db" true; }
+
+# Refuses to go on while a host holds the database.
+need_db_free() {
+    if db_in_use; then
+        die "a reef host is running on $data_dir (it holds $db): stop it first, or pass --service NAME"
+    fi
+}
+
+# Copies $db into a new directory under $backup_dir named $1 (made unique with -2, -3, ...),
+# holding the database's lock, so no host can open the file while it is copied (redb's file is
+# consistent whenever no process has it open). Prints the directory.
+backup_db() {
+    local dest="$backup_dir/$1" n=1
+    while [[ -e "$dest" ]]; do
+        n=$((n + 1))
+        dest="$backup_dir/$1-$n"
+    done
+    mkdir -p "$backup_dir"
+    chmod 0700 "$backup_dir"
+    mkdir -m 0700 "$dest"
+    flock --nonblock --exclusive "$db" cp -p "$db" "$dest/reef.redb" \
+        || die "could not copy $db (did a host just start?); nothing was changed"
+    printf '%s' "$dest"
+}

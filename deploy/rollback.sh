@@ -108,23 +108,10 @@ trap cleanup EXIT
 stop_service
 
 if [[ "$state_back" == false ]]; then
-    if [[ -f "$db" ]] && ! flock --nonblock --exclusive "$db" true; then
-        die "a reef host is running on $data_dir (it holds $db): stop it first, or pass --service NAME"
-    fi
+    need_db_free
     # Keep the database being replaced, copied under its lock like install.sh's backups.
     if [[ -f "$db" ]]; then
-        dest="$backup_dir/$(date -u +%Y%m%dT%H%M%SZ)-before-restore"
-        n=1
-        base="$dest"
-        while [[ -e "$dest" ]]; do
-            n=$((n + 1))
-            dest="$base-$n"
-        done
-        mkdir -p "$backup_dir"
-        chmod 0700 "$backup_dir"
-        mkdir -m 0700 "$dest"
-        flock --nonblock --exclusive "$db" cp -p "$db" "$dest/reef.redb" \
-            || die "could not copy $db (did a host just start?); nothing was changed"
+        dest="$(backup_db "$(date -u +%Y%m%dT%H%M%SZ)-before-restore")"
         printf 'reef state replaced by a restore of %s\nmade: %s\n' "$restore_db" \
             "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$dest/BACKUP"
         say "kept the current state as $dest"
@@ -166,7 +153,7 @@ if [[ "$binaries_back" == false ]]; then
         mv -f "$bin/.$name.new.$$" "$bin/$name"
     done
     say "put back the previous binaries; the replaced ones are kept as reef.rolled-back and reef-shim.rolled-back"
-    if [[ "$stopped_service" == false && -f "$db" ]] && ! flock --nonblock --exclusive "$db" true; then
+    if [[ "$stopped_service" == false ]] && db_in_use; then
         say "warning: a reef host is running on $data_dir; it keeps running the replaced binary until it is restarted"
     fi
 fi

@@ -3,6 +3,7 @@
 //!
 //! Every helper that waits does so on a condition with a deadline, never on a fixed sleep.
 
+pub mod bench;
 pub mod openapi;
 pub mod otlp;
 

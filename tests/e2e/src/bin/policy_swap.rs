@@ -32,6 +32,7 @@
 //! quoting.
 
 use anyhow::{Context, Result, anyhow, ensure};
+use reef_e2e::bench::{cpu_model, percentile};
 use reef_e2e::{Reef, benchmark, demo_config, plugin};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -172,11 +173,7 @@ struct LastSwap {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let profile = reef_e2e::bench::profile();
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "policy_swap: {} jobs per phase, {} swaps; {profile} build, nproc {nproc}, {}",
@@ -588,24 +585,7 @@ fn stored_digests(slot: &Value) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The `p`th percentile (nearest rank) of ascending `sorted`; zero when it is empty.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
 /// A duration in milliseconds.
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// The CPU model from `/proc/cpuinfo`, when readable.
-fn cpu_model() -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-        .map(|(_, model)| model.trim().to_owned())
 }

@@ -23,6 +23,7 @@
 //! release build (`scripts/bench-throughput.sh`) for numbers worth quoting.
 
 use anyhow::{Context, Result, ensure};
+use reef_e2e::bench::{cpu_model, millis, percentile};
 use reef_e2e::{Reef, wait_for};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -79,11 +80,7 @@ struct ReefRun {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let profile = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let profile = reef_e2e::bench::profile();
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
         "throughput: {} jobs of /bin/true, concurrency {}, {} client threads, group commit {}, traces {}; {profile} build, nproc {nproc}",
@@ -336,30 +333,8 @@ fn run_xargs(options: Options) -> Result<Duration> {
     Ok(elapsed)
 }
 
-/// The `p`th percentile (nearest rank) of ascending `sorted`; zero when it is empty.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// A duration as milliseconds with two decimals.
-fn millis(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
-
 /// The last `lines` lines of `log`.
 fn log_tail(log: &str, lines: usize) -> String {
     let all: Vec<&str> = log.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
-}
-
-/// The CPU model from `/proc/cpuinfo`, when readable.
-fn cpu_model() -> Option<String> {
-    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
-    info.lines()
-        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-        .map(|(_, model)| model.trim().to_owned())
 }

@@ -202,6 +202,9 @@ impl ConfigReloader {
             self.live.jobs.set_runners(runners);
             self.live.auth.store(Arc::new(auth));
             runtime.set_limits(call_limits(&new));
+            self.live
+                .slots
+                .set_pools(new.resources.keys().cloned().collect());
             self.live.slots.set_quarantine_rule(QuarantineRule {
                 faults: new.policy.quarantine_faults,
                 window: new.policy.quarantine_window,

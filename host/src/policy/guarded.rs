@@ -75,15 +75,18 @@ pub struct GuardedPolicy {
     name: String,
     source: String,
     plugin: Option<WasmPolicy>,
-    limits: Option<CallLimits>,
     native: NativePolicy,
-    pools: BTreeSet<String>,
+    pools: PoolNames,
     calls: AtomicU64,
     faults: AtomicU64,
     timings: Arc<DecisionTimes>,
     on_fault: Option<FaultHook>,
     metrics: Option<Arc<crate::metrics::Metrics>>,
 }
+
+/// The resource pool names an admission may claim, shared by every version and replaced by a
+/// config reload.
+pub type PoolNames = Arc<arc_swap::ArcSwap<BTreeSet<String>>>;
 
 /// Called with the plugin's digest after each fault (quarantine counts them).
 pub type FaultHook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -95,9 +98,8 @@ impl GuardedPolicy {
             name: "default".into(),
             source: "native".into(),
             plugin: None,
-            limits: None,
             native: NativePolicy,
-            pools: BTreeSet::new(),
+            pools: PoolNames::default(),
             calls: AtomicU64::new(0),
             faults: AtomicU64::new(0),
             timings: Arc::new(DecisionTimes::default()),
@@ -125,19 +127,12 @@ impl GuardedPolicy {
     }
 
     /// `plugin` (from `source`) answering for slot `name`; `pools` are the configured resource
-    /// pools an admission may claim.
-    pub fn plugin(
-        name: &str,
-        source: &str,
-        plugin: WasmPolicy,
-        limits: CallLimits,
-        pools: BTreeSet<String>,
-    ) -> Self {
+    /// pools an admission may claim (shared, so a config reload reaches every version).
+    pub fn plugin(name: &str, source: &str, plugin: WasmPolicy, pools: PoolNames) -> Self {
         Self {
             name: name.into(),
             source: source.into(),
             plugin: Some(plugin),
-            limits: Some(limits),
             pools,
             ..Self::native()
         }
@@ -198,7 +193,7 @@ impl Policy for GuardedPolicy {
         self.guard(
             "admit",
             |p| p.admit(input),
-            |d| validate_admit(d, &self.pools),
+            |d| validate_admit(d, &self.pools.load()),
             || self.native.admit(input),
         )
     }
@@ -241,7 +236,7 @@ impl Policy for GuardedPolicy {
             wit: WIT_PACKAGE,
             calls: self.calls.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),
-            limits: self.limits.map(LimitsInfo::from),
+            limits: self.plugin.as_ref().map(|p| LimitsInfo::from(p.limits())),
         }
     }
 }

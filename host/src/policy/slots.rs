@@ -6,15 +6,17 @@
 //! swap, and a call in flight finishes on the version it started with because it holds its own
 //! reference.
 
+use super::guarded::PoolNames;
 use super::live::{CandidateInfo, CandidateMode, CandidateRun, SwappablePolicy};
 use super::registry::{CandidateState, Quarantine};
 use super::registry::{HISTORY_LEN, PolicyRegistry, PolicyVersion, SlotState};
 use super::timing::{DecisionTimes, TimingSummary};
 use super::validation::{load_stored, validate_and_store};
-use super::wasm::{CallLimits, CodeCache, PluginRuntime, WasmPolicy};
+use super::wasm::{CodeCache, PluginRuntime, WasmPolicy};
 use super::{GuardedPolicy, Policy, PolicyInfo};
 use crate::store::StoreError;
 use crate::time::Timestamp;
+use arc_swap::ArcSwap;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::collections::{HashMap, VecDeque};
@@ -121,7 +123,7 @@ pub struct QuarantineRule {
 pub struct PolicySlots {
     runtime: Arc<PluginRuntime>,
     registry: PolicyRegistry,
-    pools: BTreeSet<String>,
+    pools: PoolNames,
     active: Arc<SwappablePolicy>,
     timings: Arc<DecisionTimes>,
     metrics: Arc<crate::metrics::Metrics>,
@@ -145,7 +147,7 @@ impl PolicySlots {
         rule: QuarantineRule,
         metrics: Arc<crate::metrics::Metrics>,
     ) -> Result<Arc<Self>, PolicyError> {
-        let limits = runtime.limits();
+        let pools: PoolNames = Arc::new(ArcSwap::from_pointee(pools));
         let state = registry.slot(DEFAULT_SLOT)?;
         let active = state.active.clone().filter(|_| !seed.configured);
         let (source, plugin) = match &active {
@@ -197,7 +199,6 @@ impl PolicySlots {
                 DEFAULT_SLOT,
                 &source,
                 plugin,
-                limits,
                 pools.clone(),
             );
             Self {
@@ -343,6 +344,11 @@ impl PolicySlots {
             Ok(mut current) => *current = rule,
             Err(poisoned) => *poisoned.into_inner() = rule,
         }
+    }
+
+    /// Replaces the resource pools an admission may claim, for every version (a config reload).
+    pub fn set_pools(&self, pools: BTreeSet<String>) {
+        self.pools.store(Arc::new(pools));
     }
 
     /// The plugin runtime (its per-call limits change on reload).
@@ -543,7 +549,6 @@ impl PolicySlots {
             slot,
             source,
             plugin,
-            self.runtime.limits(),
             self.pools.clone(),
         ))
     }
@@ -570,11 +575,10 @@ fn guarded(
     slot: &str,
     source: &str,
     plugin: WasmPolicy,
-    limits: CallLimits,
-    pools: BTreeSet<String>,
+    pools: PoolNames,
 ) -> GuardedPolicy {
     let this = to.this.clone();
-    GuardedPolicy::plugin(slot, source, plugin, limits, pools)
+    GuardedPolicy::plugin(slot, source, plugin, pools)
         .with_timings(to.timings.clone())
         .with_metrics(to.metrics.clone())
         .on_fault(Arc::new(move |digest: &str| {

@@ -207,3 +207,30 @@ fn the_log_level_changes_live() {
         "{log}"
     );
 }
+
+#[test]
+fn policy_call_limits_change_live() {
+    let reef = Reef::start(&demo_config(UNWATCHED));
+    let limits = |reef: &Reef| reef.get("/v1/policies/default").json()["active"]["limits"].clone();
+    assert_eq!(limits(&reef)["call_timeout_ms"], 200);
+    rewrite(
+        &reef,
+        &demo_config(&format!(
+            "{UNWATCHED}[policy]\ncall_timeout = \"350ms\"\nmax_cpu = \"80ms\"\n"
+        )),
+    );
+    let report = reef.post("/v1/config/reload", &json!({})).json();
+    assert_eq!(
+        report["applied"],
+        json!(["policy.call_timeout", "policy.max_cpu"]),
+        "{report}"
+    );
+    assert_eq!(limits(&reef)["call_timeout_ms"], 350);
+    assert_eq!(limits(&reef)["max_cpu_ms"], 80);
+    // Decisions go on under the new limits.
+    let id = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));
+    assert_eq!(
+        reef.wait_done(&id, Duration::from_secs(30))["state"],
+        "succeeded"
+    );
+}

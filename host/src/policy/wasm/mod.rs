@@ -326,6 +326,11 @@ pub struct WasmPolicy {
 }
 
 impl WasmPolicy {
+    /// The per-call limits its calls run under now.
+    pub fn limits(&self) -> CallLimits {
+        self.runtime.limits()
+    }
+
     /// `sha256:<hex>` of the component's bytes.
     pub fn digest(&self) -> &str {
         &self.digest

@@ -115,3 +115,19 @@ backup_db() {
         || die "could not copy $db (did a host just start?); nothing was changed"
     printf '%s' "$dest"
 }
+
+# Shims still supervising attempts under $data_dir: the pids, one per line.
+live_shims() {
+    local proc
+    for proc in /proc/[0-9]*; do
+        tr '\0' ' ' <"$proc/cmdline" 2>/dev/null | grep -q "reef-shim .*--spec $data_dir/attempts/" \
+            && printf '%s\n' "${proc#/proc/}"
+    done
+    return 0
+}
+
+# A signal ends the script through its EXIT trap with a failing status, so that cleanup starts
+# again a service this run stopped (bash would otherwise exit with status 0 in the trap).
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP

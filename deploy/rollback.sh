@@ -109,6 +109,12 @@ stop_service
 
 if [[ "$state_back" == false ]]; then
     need_db_free
+    # Attempts still running belong to the state being replaced: the restored one does not know
+    # them, and would start attempts of the same numbers beside them.
+    shims="$(live_shims)"
+    if [[ -n "$shims" ]]; then
+        die "$(wc -l <<<"$shims") attempts of the current state still run (reef-shim pids: $(tr '\n' ' ' <<<"$shims")); let them finish, or stop them, before restoring a backup"
+    fi
     # Keep the database being replaced, copied under its lock like install.sh's backups.
     if [[ -f "$db" ]]; then
         dest="$(backup_db "$(date -u +%Y%m%dT%H%M%SZ)-before-restore")"

@@ -35,6 +35,21 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// True when the host is away for a while rather than refusing: unreachable (restarting)
+    /// or answering 503 (stopping, or its storage briefly failing).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. } | Self::Api { status: 503, .. }
+        )
+    }
+}
+
+/// How long a follower (`submit --wait`, `logs -f`) rides out a host that is away: long enough
+/// for a restart or an upgrade, which leave running attempts alone.
+pub const FOLLOW_GRACE: Duration = Duration::from_secs(120);
+
 /// A chunk of a log, as `GET /v1/jobs/{id}/logs` answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogChunk {
@@ -100,6 +115,25 @@ impl ApiClient {
     /// `DELETE path`.
     pub fn delete(&self, path: &str) -> Result<Value, ClientError> {
         self.send("DELETE", path, None, None, &[])
+    }
+
+    /// `GET path`, retried while the host is away ([`ClientError::is_transient`]) for up to
+    /// `grace`; a follower uses it so that a host restart does not end the follow.
+    pub fn get_patiently(&self, path: &str, grace: Duration) -> Result<Value, ClientError> {
+        let deadline = std::time::Instant::now() + grace;
+        let mut told = false;
+        loop {
+            match self.get(path) {
+                Err(error) if error.is_transient() && std::time::Instant::now() < deadline => {
+                    if !told {
+                        eprintln!("reef: {error}; retrying for up to {grace:?}");
+                        told = true;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                answer => return answer,
+            }
+        }
     }
 
     /// `GET path` of a log: its bytes as they are (a log need not be UTF-8) and the file's size.

@@ -121,8 +121,20 @@ impl ConfigReloader {
         self.options.config.as_deref()
     }
 
-    /// Re-reads the file and applies it; reloads run one at a time.
-    pub async fn reload(&self, trigger: ReloadTrigger) -> Result<ReloadReport, ReloadError> {
+    /// Re-reads the file and applies it; reloads run one at a time. The work runs in a task
+    /// of its own, so a caller that goes away (an HTTP client hanging up) cannot stop a reload
+    /// half way.
+    pub async fn reload(
+        self: &Arc<Self>,
+        trigger: ReloadTrigger,
+    ) -> Result<ReloadReport, ReloadError> {
+        let this = self.clone();
+        tokio::spawn(async move { this.reload_now(trigger).await })
+            .await
+            .map_err(|_| ReloadError::Stopping)?
+    }
+
+    async fn reload_now(&self, trigger: ReloadTrigger) -> Result<ReloadReport, ReloadError> {
         let mut current = self.current.lock().await;
         let outcome = self.apply(trigger, &mut current).await;
         let result = if outcome.is_ok() {
@@ -170,7 +182,13 @@ impl ConfigReloader {
         let new_memory = new.policy.max_memory.as_u64() as usize;
         let is_live =
             |key: &str| live_key(key) || (key == "policy.max_memory" && runtime.fits(new_memory));
-        let applied: Vec<String> = changed_keys(current, &new)
+        // What will be in effect: the new live values, the running restart-only ones.
+        let mut effective = new.clone();
+        carry_restart_only(&self.started, &mut effective);
+        if !runtime.fits(new_memory) {
+            effective.policy.max_memory = current.policy.max_memory;
+        }
+        let applied: Vec<String> = changed_keys(current, &effective)
             .into_iter()
             .filter(|k| is_live(k))
             .collect();
@@ -184,46 +202,45 @@ impl ConfigReloader {
                 warnings.extend(runners.install_warnings());
             }
             let runners = Arc::new(runners);
-            let limits = limits_for(&runners, new.scheduler.max_concurrency, &new.resources);
             for removed in current.runners.keys().filter(|r| runners.get(r).is_none()) {
-                warnings.push(format!(
-                    "runners.{removed}: removed; its unfinished jobs wait until it is configured again"
-                ));
+                warnings.push(format!("runners.{removed}: removed from the config"));
             }
-            self.live
+            let limits = limits_for(
+                &runners,
+                effective.scheduler.max_concurrency,
+                &effective.resources,
+            );
+            // The only step that can fail, so it goes first: the engine takes runners, limits
+            // and the rebuilt queue in one command, or nothing changes.
+            let queue_warnings = self
+                .live
                 .engine
                 .reconfigure(
                     runners.clone(),
                     limits,
-                    new.scheduler.candidate_window as usize,
+                    effective.scheduler.candidate_window as usize,
                 )
                 .await
                 .map_err(|_| ReloadError::Stopping)?;
+            warnings.extend(queue_warnings);
             self.live.jobs.set_runners(runners);
             self.live.auth.store(Arc::new(auth));
-            runtime.set_limits(call_limits(&new));
+            runtime.set_limits(call_limits(&effective));
             self.live
                 .slots
-                .set_pools(new.resources.keys().cloned().collect());
+                .set_pools(effective.resources.keys().cloned().collect());
             self.live.slots.set_quarantine_rule(QuarantineRule {
-                faults: new.policy.quarantine_faults,
-                window: new.policy.quarantine_window,
+                faults: effective.policy.quarantine_faults,
+                window: effective.policy.quarantine_window,
             });
-            match self.live.level.set(&new.telemetry.log_level) {
+            match self.live.level.set(&effective.telemetry.log_level) {
                 Ok(true) => {}
                 Ok(false) if applied.iter().any(|k| k == "telemetry.log_level") => warnings
                     .push("telemetry.log_level: REEF_LOG is set and takes precedence".into()),
                 Ok(false) => {}
-                Err(error) => {
-                    return Err(ReloadError::Invalid {
-                        field: Some("telemetry.log_level".into()),
-                        message: error.to_string(),
-                    });
-                }
+                // Validated with the file, so not expected; the rest is applied already.
+                Err(error) => warnings.push(format!("telemetry.log_level: not applied: {error}")),
             }
-            // Restart-only keys keep their running values in the config in effect.
-            let mut effective = new;
-            carry_restart_only(&self.started, &mut effective);
             *current = effective;
         }
         Ok(ReloadReport {

@@ -241,6 +241,7 @@ impl Job {
                 self.next_run_at = None;
                 self.cancel_requested = false;
                 self.redriven_after = self.attempt_count;
+                self.redrives += 1;
             }
             Transition::Cancel => {
                 self.next_run_at = None;

@@ -41,6 +41,9 @@ pub struct Job {
     /// Attempts made before the last re-drive; the policy's budget counts only later ones.
     #[serde(default)]
     pub redriven_after: u32,
+    /// Times the job was re-driven (each drive is its own `job` span in the job's trace).
+    #[serde(default)]
+    pub redrives: u32,
     /// Resource pools set by the policy at admission, instead of the runner's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Vec<String>>,
@@ -69,6 +72,7 @@ impl Job {
             next_run_at: None,
             cancel_requested: false,
             redriven_after: 0,
+            redrives: 0,
             resources: None,
         }
     }

@@ -128,6 +128,11 @@ impl Scheduler {
             .insert(key, candidate);
     }
 
+    /// The ids of the queued jobs.
+    pub fn queued_ids(&self) -> Vec<String> {
+        self.queued.keys().cloned().collect()
+    }
+
     /// Removes a queued job (cancelled); false if it was not queued.
     pub fn remove_queued(&mut self, job_id: &str) -> bool {
         let Some((runner, key)) = self.queued.remove(job_id) else {

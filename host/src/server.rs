@@ -97,6 +97,7 @@ pub fn policy_seed(config: &Config, base_dir: &std::path::Path) -> anyhow::Resul
 /// Runs `reef serve` until SIGINT or SIGTERM: loads the config, sets up logs and traces, then
 /// runs the server on a runtime of its own. Spans still buffered are sent before it returns.
 pub fn run(options: ServeOptions) -> anyhow::Result<()> {
+    swallow_hangups_until_handled();
     let prepared = prepare(&options)?;
     let telemetry = Telemetry::init(&prepared.0.telemetry)?;
     let served = tokio::runtime::Runtime::new()
@@ -109,12 +110,32 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
     served
 }
 
+/// SIGHUP means "reload", but its default action ends the process, and a service manager sends
+/// it whenever asked to reload, including while reef is still starting. Until the reload
+/// trigger takes it over, a SIGHUP is caught and dropped: the config being loaded is the
+/// current file anyway. A handler (not SIG_IGN) is used, because handlers are not inherited by
+/// the shims and runners started meanwhile.
+fn swallow_hangups_until_handled() {
+    extern "C" fn ignore(_: nix::libc::c_int) {}
+    let action = nix::sys::signal::SigAction::new(
+        nix::sys::signal::SigHandler::Handler(ignore),
+        nix::sys::signal::SaFlags::SA_RESTART,
+        nix::sys::signal::SigSet::empty(),
+    );
+    // SAFETY: the handler does nothing, so it is async-signal-safe.
+    if let Err(error) = unsafe { nix::sys::signal::sigaction(nix::sys::signal::SIGHUP, &action) } {
+        tracing::warn!(%error, "cannot catch SIGHUP during start-up");
+    }
+}
+
 /// Runs the server until SIGINT or SIGTERM.
 async fn serve(
     options: ServeOptions,
     (config, runners, auth, base_dir): (Config, RunnerSet, Authenticator, PathBuf),
     telemetry: &Telemetry,
 ) -> anyhow::Result<()> {
+    let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("handling SIGHUP")?;
     let data_dir = config.storage.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -200,7 +221,7 @@ async fn serve(
             metrics: metrics.clone(),
         },
     ));
-    let _config_watch = ConfigWatch::start(reloader.clone(), config.server.watch_config)
+    let _config_watch = ConfigWatch::start(reloader.clone(), hangup, config.server.watch_config)
         .context("watching the config")?;
     let state = AppState {
         jobs,
@@ -221,6 +242,7 @@ async fn serve(
         tracing::warn!("{warning}; its jobs will fail to start until that changes");
     }
     let runner_names: Vec<_> = runners.iter().map(|r| r.name.as_str()).collect();
+    crate::service_manager::notify_ready();
     tracing::info!(
         listen = %listener.local_addr()?,
         data_dir = %data_dir.display(),

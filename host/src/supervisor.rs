@@ -148,6 +148,22 @@ impl ShimSupervisor {
             let what = what.to_owned();
             move |source| LaunchError::Io { what, source }
         };
+        if paths.dir.exists() {
+            // Left by an attempt of the same number that this state no longer knows (the
+            // database was restored from a backup): its exit record and logs are not this
+            // attempt's, so they are kept aside rather than read.
+            let aside = paths
+                .dir
+                .with_extension(format!("replaced-{}", crate::time::Timestamp::now().0));
+            std::fs::rename(&paths.dir, &aside)
+                .map_err(io("moving aside an earlier attempt directory"))?;
+            tracing::warn!(
+                job_id = job.id,
+                attempt,
+                kept = %aside.display(),
+                "an attempt directory of the same number existed; it is kept aside"
+            );
+        }
         std::fs::create_dir_all(&paths.dir).map_err(io("creating the attempt directory"))?;
         let mut argv = runner.argv(&job.params, &job.id, attempt);
         let host_path = std::env::var("PATH").ok();

@@ -19,6 +19,9 @@ const STATES: [&str; 6] = [
     "cancelled",
 ];
 
+/// Jobs per page of `reef ls` unless told otherwise.
+const DEFAULT_LIMIT: usize = 50;
+
 /// `reef ls`
 #[derive(Debug, Args)]
 pub struct LsArgs {
@@ -32,7 +35,7 @@ pub struct LsArgs {
     #[arg(long, value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub label: Option<(String, String)>,
     /// Jobs per page (1 to 1000).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = DEFAULT_LIMIT)]
     pub limit: usize,
     /// Continue after this cursor (printed on stderr when there are more jobs).
     #[arg(long)]
@@ -72,6 +75,24 @@ pub fn query(args: &LsArgs) -> String {
     query.join("&")
 }
 
+/// The filters of a listing as `reef ls` options, so that the next page keeps them.
+fn filters(args: &LsArgs) -> String {
+    let mut options = String::new();
+    if let Some(state) = &args.state {
+        options.push_str(&format!(" --state {state}"));
+    }
+    if let Some(runner) = &args.runner {
+        options.push_str(&format!(" --runner {runner}"));
+    }
+    if let Some((k, v)) = &args.label {
+        options.push_str(&format!(" --label {k}={v}"));
+    }
+    if args.limit != DEFAULT_LIMIT {
+        options.push_str(&format!(" --limit {}", args.limit));
+    }
+    options
+}
+
 /// Runs `reef ls`.
 pub fn ls(args: LsArgs) -> i32 {
     let client = args.remote.client();
@@ -85,7 +106,7 @@ pub fn ls(args: LsArgs) -> i32 {
     }
     print!("{}", jobs_table(&page, SystemTime::now()).render());
     if let Some(cursor) = page["next_cursor"].as_str() {
-        eprintln!("more jobs: reef ls --cursor {cursor}");
+        eprintln!("more jobs: reef ls{} --cursor {cursor}", filters(&args));
     }
     EXIT_OK
 }

@@ -4,7 +4,7 @@
 use super::Remote;
 use super::output::{self, EXIT_OK};
 use super::progress::{POLL, is_terminal};
-use crate::client::{ApiClient, ClientError, encode};
+use crate::client::{ApiClient, ClientError, FOLLOW_GRACE, encode};
 use clap::{Args, ValueEnum};
 use std::io::Write;
 
@@ -98,7 +98,7 @@ fn follow(client: &ApiClient, args: &LogsArgs) -> Result<(), ClientError> {
     loop {
         // The state is read before the log: if the job was terminal then, everything it will
         // ever log is already in the file, so the copy below reads to the true end.
-        let job = client.get(&job_path)?;
+        let job = client.get_patiently(&job_path, FOLLOW_GRACE)?;
         let state = job["state"].as_str().unwrap_or("unknown").to_owned();
         let latest = job["attempt_count"]
             .as_u64()
@@ -116,7 +116,15 @@ fn follow(client: &ApiClient, args: &LogsArgs) -> Result<(), ClientError> {
             continue;
         };
         let before = offset;
-        offset = copy(client, &args.id, args.stream, Some(n), offset)?;
+        offset = match copy(client, &args.id, args.stream, Some(n), offset) {
+            Ok(offset) => offset,
+            // The host is away: the job read above waits for it to return.
+            Err(e) if e.is_transient() => {
+                std::thread::sleep(POLL);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let attempt_over = latest > n || is_terminal(&state);
         if attempt_over && offset == before {
             let pinned = args.attempt.is_some();

@@ -4,7 +4,7 @@
 //! seconds in between, so the output stays readable when it is not a screen.
 
 use super::output::one_line;
-use crate::client::{ApiClient, ClientError, encode};
+use crate::client::{ApiClient, ClientError, FOLLOW_GRACE, encode};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -194,7 +194,8 @@ impl LogTail {
                         self.last = Some(line);
                     }
                 }
-                Err(ClientError::Api { .. }) => {}
+                // Not there yet, or the host is away: the next round tries again.
+                Err(e) if e.is_transient() || matches!(e, ClientError::Api { .. }) => {}
                 Err(e) => return Err(e),
             }
         }
@@ -208,7 +209,7 @@ pub fn follow(client: &ApiClient, id: &str, display: &mut Display) -> Result<Val
     let started = Instant::now();
     let mut tail = LogTail::default();
     loop {
-        let job = client.get(&format!("/v1/jobs/{}", encode(id)))?;
+        let job = client.get_patiently(&format!("/v1/jobs/{}", encode(id)), FOLLOW_GRACE)?;
         let state = job["state"].as_str().unwrap_or("unknown");
         let attempt = job["attempt_count"]
             .as_u64()

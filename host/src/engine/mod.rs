@@ -84,7 +84,7 @@ enum Command {
         runners: Arc<RunnerSet>,
         limits: Limits,
         window: usize,
-        reply: oneshot::Sender<()>,
+        reply: oneshot::Sender<Vec<String>>,
     },
 }
 
@@ -172,14 +172,15 @@ impl EngineHandle {
         let _ = self.tx.send(Command::Wake);
     }
 
-    /// Replaces the runners and the limits between two scheduling passes. Jobs of a runner
-    /// that is no longer configured stay queued until it is configured again.
+    /// Replaces the runners and the limits between two scheduling passes, and rebuilds the
+    /// queue under them. Jobs of a runner that is no longer configured, or that claim a pool no
+    /// longer declared, stay queued until it is configured again; the answer says so.
     pub async fn reconfigure(
         &self,
         runners: Arc<RunnerSet>,
         limits: Limits,
         window: usize,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Vec<String>, EngineError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Reconfigure {
@@ -376,11 +377,16 @@ impl Engine {
             } => {
                 self.runners = runners;
                 self.scheduler.set_limits(limits, window);
-                // Jobs of a runner that is configured again become candidates again.
-                if let Err(error) = self.enqueue_waiting() {
-                    tracing::error!(%error, "could not re-read queued jobs after a reload");
-                }
-                let _ = reply.send(());
+                let warnings = match self.requeue_all() {
+                    Ok(warnings) => warnings,
+                    Err(error) => {
+                        tracing::error!(%error, "could not re-read queued jobs after a reload");
+                        vec![format!(
+                            "the queue could not be rebuilt: {error}; it is as before"
+                        )]
+                    }
+                };
+                let _ = reply.send(warnings);
             }
             Command::RetryDue { job_id } => {
                 if let Err(error) = self.requeue(&job_id) {

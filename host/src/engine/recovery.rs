@@ -5,7 +5,7 @@ use super::{Command, Engine, EngineError, REATTACH_POLL, RunningAttempt};
 use crate::lifecycle::JobState;
 use crate::model::Job;
 use reef_shim::{ExitRecord, ShimIdentity};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 impl Engine {
@@ -27,19 +27,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Offers the scheduler every queued job of a configured runner it does not hold yet (after
-    /// a reload brought a runner back).
-    pub(super) fn enqueue_waiting(&mut self) -> Result<(), EngineError> {
+    /// Rebuilds the queue from the store after a reload: every queued job gets its candidate
+    /// again from the runners now configured (their resource pools may have changed), and jobs
+    /// of a runner that came back are offered again. Returns what the operator should know:
+    /// jobs whose runner is gone, and jobs that claim a pool no longer declared.
+    pub(super) fn requeue_all(&mut self) -> Result<Vec<String>, EngineError> {
         let jobs = tokio::task::block_in_place(|| self.store.unfinished_jobs())?;
-        for job in jobs {
-            if job.state == JobState::Queued
-                && self.runners.get(&job.runner).is_some()
-                && !self.scheduler.is_queued(&job.id)
-            {
-                self.enqueue(&job);
-            }
+        for id in self.scheduler.queued_ids() {
+            self.scheduler.remove_queued(&id);
         }
-        Ok(())
+        let mut orphaned: BTreeMap<String, usize> = BTreeMap::new();
+        let mut stranded: BTreeMap<String, usize> = BTreeMap::new();
+        for job in jobs.iter().filter(|j| j.state == JobState::Queued) {
+            let Some(candidate) = self.candidate(job) else {
+                *orphaned.entry(job.runner.clone()).or_default() += 1;
+                continue;
+            };
+            for pool in &candidate.resources {
+                if !self.scheduler.limits().pools.contains_key(pool) {
+                    *stranded.entry(pool.clone()).or_default() += 1;
+                }
+            }
+            self.scheduler.enqueue(candidate);
+        }
+        let mut warnings: Vec<String> = orphaned
+            .into_iter()
+            .map(|(runner, n)| {
+                format!("runners.{runner}: not configured; {n} queued jobs of it wait until it is")
+            })
+            .collect();
+        warnings.extend(stranded.into_iter().map(|(pool, n)| {
+            format!("resources.{pool}: not declared; {n} queued jobs claim it and wait until it is")
+        }));
+        Ok(warnings)
     }
 
     /// A job found running at start-up: follow its shim if it lives, finish it from its exit

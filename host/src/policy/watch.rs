@@ -7,9 +7,8 @@
 //! count: at start the registry's active version stands.
 
 use super::slots::PolicySlots;
-use notify_debouncer_mini::notify::{RecommendedWatcher, RecursiveMode};
-use notify_debouncer_mini::{DebounceEventResult, Debouncer, new_debouncer};
-use std::path::{Path, PathBuf};
+use crate::dir_watch::{DirWatch, WatchError};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,15 +17,7 @@ const SETTLE: Duration = Duration::from_millis(100);
 
 /// A running watcher; dropping it stops watching.
 pub struct PolicyWatcher {
-    _debouncer: Debouncer<RecommendedWatcher>,
-}
-
-/// Why the directory cannot be watched.
-#[derive(Debug, thiserror::Error)]
-#[error("watching {dir}: {error}")]
-pub struct WatchError {
-    dir: PathBuf,
-    error: String,
+    _watch: DirWatch,
 }
 
 impl PolicyWatcher {
@@ -36,32 +27,16 @@ impl PolicyWatcher {
         debounce: Duration,
         slots: Arc<PolicySlots>,
     ) -> Result<Self, WatchError> {
-        let fail = |error: String| WatchError {
-            dir: dir.to_owned(),
-            error,
-        };
-        std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
-        let mut debouncer =
-            new_debouncer(debounce, move |result: DebounceEventResult| match result {
-                Ok(events) => {
-                    let mut paths: Vec<PathBuf> = events.into_iter().map(|e| e.path).collect();
-                    paths.sort();
-                    paths.dedup();
-                    for path in paths {
-                        take(&path, &slots);
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "policy directory watch error"),
-            })
-            .map_err(|e| fail(e.to_string()))?;
-        debouncer
-            .watcher()
-            .watch(dir, RecursiveMode::NonRecursive)
-            .map_err(|e| fail(e.to_string()))?;
+        if let Err(error) = std::fs::create_dir_all(dir) {
+            tracing::warn!(dir = %dir.display(), %error, "cannot create the policy directory");
+        }
+        let watch = DirWatch::start(dir, debounce, move |paths| {
+            for path in paths {
+                take(&path, &slots);
+            }
+        })?;
         tracing::info!(dir = %dir.display(), "watching for policy components");
-        Ok(Self {
-            _debouncer: debouncer,
-        })
+        Ok(Self { _watch: watch })
     }
 }
 

@@ -36,10 +36,17 @@ impl IdGenerator for JobIds {
 
 /// Runs `build` (which builds one span) with the generator answering `trace` and `span`.
 pub fn with_ids<T>(trace: TraceId, span: SpanId, build: impl FnOnce() -> T) -> T {
+    /// Unpins the ids however `build` ends, a panic included, so no later span on this thread
+    /// gets them.
+    struct Unpin;
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            FIXED.with(|f| f.set(None));
+        }
+    }
     FIXED.with(|f| f.set(Some((trace, span))));
-    let built = build();
-    FIXED.with(|f| f.set(None));
-    built
+    let _unpin = Unpin;
+    build()
 }
 
 #[cfg(test)]
@@ -54,5 +61,14 @@ mod tests {
         assert_eq!(inside, (t, s));
         assert_ne!(ids.new_span_id(), s);
         assert_ne!(ids.new_trace_id(), t);
+    }
+
+    #[test]
+    fn a_panic_while_building_unpins_the_ids() {
+        let ids = JobIds::default();
+        let (t, s) = (TraceId::from(7u128), SpanId::from(9u64));
+        let panicked = std::panic::catch_unwind(|| with_ids(t, s, || panic!("while building")));
+        assert!(panicked.is_err());
+        assert_ne!(ids.new_span_id(), s);
     }
 }

@@ -281,7 +281,7 @@ pub fn trace_id(job_id: &str) -> TraceId {
 
 /// The root span of a job's current drive (a re-drive starts a new one).
 fn job_span_id(job: &Job) -> SpanId {
-    derived_span_id(&format!("job:{}:{}", job.id, job.redriven_after))
+    derived_span_id(&format!("job:{}:{}", job.id, job.redrives))
 }
 
 /// The span of attempt `n` of a job.

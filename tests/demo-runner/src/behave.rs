@@ -108,6 +108,12 @@ impl Run<'_> {
             say(&format!("step {step}/{} running {}", bench.steps, bench.id));
             thread::sleep(Duration::from_millis(bench.step_ms));
         }
+        if let Some(gate) = &bench.gate {
+            say(&format!("waiting for {}", gate.display()));
+            while !gate.exists() {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
     }
 
     /// Writes the session file (and `$REEF_RESULT_PATH` when asked) and returns `code`.

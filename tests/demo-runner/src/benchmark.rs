@@ -78,6 +78,10 @@ pub struct Benchmark {
     /// Sleep after each progress step, in milliseconds.
     #[serde(default = "default_step_ms")]
     pub step_ms: u64,
+    /// A file whose appearance the progress waits for (relative to the working directory);
+    /// lets a test decide when a run ends.
+    #[serde(default)]
+    pub gate: Option<std::path::PathBuf>,
     /// What to do after the progress steps.
     #[serde(default)]
     pub behavior: Behavior,

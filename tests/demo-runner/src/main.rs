@@ -28,6 +28,7 @@
 //! | `description`       | none          | free text, printed in the header line                    |
 //! | `steps`             | 3             | number of progress lines `step i/N`                      |
 //! | `step_ms`           | 20            | sleep after each step, milliseconds                      |
+//! | `gate`              | none          | after the steps, wait until this file exists (a test's cue to end the run) |
 //! | `behavior`          | `succeed`     | see below                                                |
 //! | `exit_code`         | per behavior  | exit code for `fail` (0), `exit` (1), failing `flaky` (1); 0..=255 |
 //! | `fail_attempts`     | 1             | `flaky`: attempts 1..=fail_attempts fail                 |

@@ -167,6 +167,15 @@ fn a_file_change_and_sighup_reload_without_an_api_call() {
         },
     );
     assert!(reef.log().contains("trigger=File"), "{}", reef.log());
+    // Reading the file (as the reload just did, or as an operator's `cat` does) and touching it
+    // without changing it are not changes: the count holds still.
+    let reloads = reload_count(&reef, "success");
+    let file = reef.dir.path().join("reef.toml");
+    let _ = std::fs::read(&file).unwrap();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(reload_count(&reef, "success"), reloads, "{}", reef.log());
 
     reef.signal(libc::SIGHUP);
     wait_for("a reload by SIGHUP", Duration::from_secs(20), || {
@@ -174,6 +183,50 @@ fn a_file_change_and_sighup_reload_without_an_api_call() {
     });
     // SIGHUP is a reload, not a stop.
     assert_eq!(reef.get("/healthz").status, 200);
+}
+
+#[test]
+fn changing_a_runners_pools_requeues_its_waiting_jobs() {
+    // One slot of `gate` held by a job that waits for its gate file; two more queue behind it.
+    let gate = tempfile::tempdir().unwrap();
+    let held = gate.path().join("release");
+    let bench = gate.path().join("held.yml");
+    std::fs::write(
+        &bench,
+        format!("id: held\nsteps: 1\nstep_ms: 1\ngate: {}\n", held.display()),
+    )
+    .unwrap();
+    let pooled = demo_config(&format!("{UNWATCHED}[resources]\ngate = 1\n")).replace(
+        "max_attempts = 3",
+        "max_attempts = 3\nresources = [\"gate\"]",
+    );
+    let reef = Reef::start(&pooled);
+    let bench = bench.to_string_lossy().into_owned();
+    let first = reef.submit("demo", json!({"benchmark": bench}));
+    reef.wait_state(&first, "running", Duration::from_secs(30));
+    let waiting: Vec<String> = (0..2)
+        .map(|_| reef.submit("demo", json!({"benchmark": benchmark("success.yml")})))
+        .collect();
+    // Dropping the pool from the runner (and from [resources]) lets the queued jobs run now.
+    rewrite(&reef, &demo_config(UNWATCHED));
+    let report = reef.post("/v1/config/reload", &json!({})).json();
+    assert!(
+        report["applied"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("runners.demo.resources")),
+        "{report}"
+    );
+    for id in &waiting {
+        let job = reef.wait_done(id, Duration::from_secs(30));
+        assert_eq!(job["state"], "succeeded", "{job}");
+    }
+    assert_eq!(reef.job(&first)["state"], "running");
+    std::fs::write(&held, "").unwrap();
+    assert_eq!(
+        reef.wait_done(&first, Duration::from_secs(30))["state"],
+        "succeeded"
+    );
 }
 
 #[test]
@@ -232,5 +285,51 @@ fn policy_call_limits_change_live() {
     assert_eq!(
         reef.wait_done(&id, Duration::from_secs(30))["state"],
         "succeeded"
+    );
+}
+
+#[test]
+fn sighup_while_starting_does_not_stop_the_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("reef.toml");
+    std::fs::write(&config, "[runners.t]\ncommand = [\"/bin/true\"]\n").unwrap();
+    let log = std::fs::File::create(dir.path().join("reef.log")).unwrap();
+    let mut child = std::process::Command::new(reef_e2e::bin("reef"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // A reload may come at any moment once reef runs (systemd's Type=notify holds reloads back
+    // until reef says it is ready; a plain `kill -HUP` does not): from its first log line on.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(dir.path().join("reef.log"))
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no log line");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let serving = loop {
+        // SAFETY: kill(2) on our own, not yet reaped, child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        let text = std::fs::read_to_string(dir.path().join("reef.log")).unwrap_or_default();
+        if text.contains("reef is serving") || child.try_wait().unwrap().is_some() {
+            break text.contains("reef is serving");
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{text}");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        serving && alive,
+        "{}",
+        std::fs::read_to_string(dir.path().join("reef.log")).unwrap_or_default()
     );
 }

@@ -108,7 +108,12 @@ fn read_commands_print_tables_and_json() {
         "{}",
         one.stdout
     );
-    assert!(one.stderr.contains("reef ls --cursor"), "{}", one.stderr);
+    // The hint for the next page keeps the options of this one.
+    assert!(
+        one.stderr.contains("more jobs: reef ls --limit 1 --cursor "),
+        "{}",
+        one.stderr
+    );
 
     let show = reef.cli(&["show", &id]).expect(0);
     assert!(

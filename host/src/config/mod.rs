@@ -197,8 +197,8 @@ pub struct ServerConfig {
     #[schemars(with = "String")]
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
-    /// Reload the config file when it changes on disk (SIGHUP and `POST /v1/config/reload`
-    /// always reload).
+    /// Reload the config file when its contents change on disk (SIGHUP and
+    /// `POST /v1/config/reload` always reload).
     pub watch_config: bool,
 }
 

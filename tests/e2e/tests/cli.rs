@@ -110,7 +110,8 @@ fn read_commands_print_tables_and_json() {
     );
     // The hint for the next page keeps the options of this one.
     assert!(
-        one.stderr.contains("more jobs: reef ls --limit 1 --cursor "),
+        one.stderr
+            .contains("more jobs: reef ls --limit 1 --cursor "),
         "{}",
         one.stderr
     );

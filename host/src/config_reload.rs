@@ -331,6 +331,10 @@ mod tests {
         assert!(keys.contains(&"server.listen".to_owned()), "{keys:?}");
         assert_eq!(keys.len(), 3, "{keys:?}");
         assert!(changed_keys(&old, &old).is_empty());
+        // Sizes compare exactly, not as rounded text.
+        let a = Config::from_toml("[policy]\nmax_output = \"4000 B\"\n").unwrap();
+        let b = Config::from_toml("[policy]\nmax_output = \"4020 B\"\n").unwrap();
+        assert_eq!(changed_keys(&a, &b), ["policy.max_output"]);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! These types are the raw, serialisable shape. [`crate::runner::RunnerSpec`] is the validated,
 //! compiled form of a runner that the rest of the host uses.
 
+mod exact_size;
 mod load;
 mod validate;
 
@@ -134,6 +135,7 @@ pub struct PolicyConfig {
     pub file: Option<PathBuf>,
     /// Linear memory a plugin call may use.
     #[schemars(with = "String")]
+    #[serde(with = "exact_size")]
     pub max_memory: ByteSize,
     /// CPU time a plugin call may use.
     #[schemars(with = "String")]
@@ -145,9 +147,11 @@ pub struct PolicyConfig {
     pub call_timeout: Duration,
     /// Output a plugin call may print, per stream (kept for the host's debug log).
     #[schemars(with = "String")]
+    #[serde(with = "exact_size")]
     pub max_output: ByteSize,
     /// Largest component accepted by `PUT /v1/policies/{name}`.
     #[schemars(with = "String")]
+    #[serde(with = "exact_size")]
     pub max_upload: ByteSize,
     /// A version that faults more than this many times within `quarantine_window` is
     /// deactivated and the previous good version restored.
@@ -192,6 +196,7 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest accepted request body.
     #[schemars(with = "String")]
+    #[serde(with = "exact_size")]
     pub max_body: ByteSize,
     /// How long an `Idempotency-Key` of `POST /v1/jobs` is remembered.
     #[schemars(with = "String")]
@@ -258,6 +263,7 @@ impl Default for SchedulerConfig {
 pub struct LogsConfig {
     /// Cap of each of an attempt's stdout and stderr files.
     #[schemars(with = "String")]
+    #[serde(with = "exact_size")]
     pub max_bytes_per_stream: ByteSize,
 }
 
@@ -396,6 +402,7 @@ pub struct ResultConfig {
     pub score: Option<String>,
     /// Largest result stored.
     #[schemars(with = "String")]
+    #[serde(with = "exact_size")]
     pub max_bytes: ByteSize,
 }
 

@@ -100,7 +100,8 @@ pub struct ConfigReloader {
     options: ServeOptions,
     /// The config the host started with: what restart-only keys still hold.
     started: Config,
-    /// The config in effect: the start config plus everything reloads applied.
+    /// The config last applied. Its live keys are the ones in force; its restart-only keys are
+    /// only what the file said (what is in force for those is `started`), and are never read.
     current: tokio::sync::Mutex<Config>,
     live: LiveParts,
 }
@@ -182,9 +183,8 @@ impl ConfigReloader {
         let new_memory = new.policy.max_memory.as_u64() as usize;
         let is_live =
             |key: &str| live_key(key) || (key == "policy.max_memory" && runtime.fits(new_memory));
-        // What will be in effect: the new live values, the running restart-only ones.
+        // What will be applied: the new file, but for a `max_memory` the pool cannot take.
         let mut effective = new.clone();
-        carry_restart_only(&self.started, &mut effective);
         if !runtime.fits(new_memory) {
             effective.policy.max_memory = current.policy.max_memory;
         }
@@ -263,22 +263,6 @@ pub fn live_key(key: &str) -> bool {
     })
 }
 
-/// Copies the sections of `from` that only change at start into `to`.
-fn carry_restart_only(from: &Config, to: &mut Config) {
-    to.server = from.server.clone();
-    to.storage = from.storage.clone();
-    to.logs = from.logs.clone();
-    to.shim = from.shim.clone();
-    to.retention = from.retention.clone();
-    to.policy.file = from.policy.file.clone();
-    to.policy.max_upload = from.policy.max_upload;
-    to.policy.watch_dir = from.policy.watch_dir.clone();
-    to.policy.watch_debounce = from.policy.watch_debounce;
-    to.telemetry.log_format = from.telemetry.log_format;
-    to.telemetry.otlp_endpoint = from.telemetry.otlp_endpoint.clone();
-    to.telemetry.service_name = from.telemetry.service_name.clone();
-}
-
 /// Dotted paths of the leaves that differ between two configs (arrays count as one leaf).
 pub fn changed_keys(old: &Config, new: &Config) -> Vec<String> {
     let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
@@ -346,21 +330,5 @@ mod tests {
         assert!(!live_key("policy.max_upload"));
         assert!(!live_key("runnersx"));
         assert!(!live_key("telemetry.otlp_endpoint"));
-    }
-
-    #[test]
-    fn restart_only_sections_keep_their_running_values() {
-        let started = Config::default();
-        let mut new = Config::from_toml(
-            "[server]\nlisten = \"127.0.0.1:1\"\n[scheduler]\nmax_concurrency = 9\n",
-        )
-        .unwrap();
-        carry_restart_only(&started, &mut new);
-        assert_eq!(new.server.listen, started.server.listen);
-        assert_eq!(new.scheduler.max_concurrency, 9);
-        // Everything not carried over is live: nothing but live keys may differ now.
-        for key in changed_keys(&started, &new) {
-            assert!(live_key(&key), "{key} is neither live nor carried over");
-        }
     }
 }

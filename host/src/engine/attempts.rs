@@ -21,10 +21,10 @@ impl Engine {
         let pick = PolicyPick {
             policy: self.policy.as_ref(),
             max_concurrency: self.scheduler.limits().global,
-            calls: RefCell::new(Vec::new()),
+            calls: self.tracer.enabled().then(|| RefCell::new(Vec::new())),
         };
         let started = self.scheduler.next(&pick);
-        let picks = pick.calls.into_inner();
+        let picks = pick.calls.map(RefCell::into_inner).unwrap_or_default();
         for candidate in started {
             let pick = picks
                 .iter()
@@ -399,12 +399,12 @@ fn tail(path: &std::path::Path, n: u64) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The scheduler's [`Pick`] seam, answered by the policy. Each call is timed, with the jobs it
-/// chose, for their traces.
+/// The scheduler's [`Pick`] seam, answered by the policy. With tracing on, each call is kept,
+/// timed and with the jobs it chose, for their traces.
 struct PolicyPick<'a> {
     policy: &'a dyn Policy,
     max_concurrency: u32,
-    calls: RefCell<Vec<(PolicyCall, Vec<String>)>>,
+    calls: Option<RefCell<Vec<(PolicyCall, Vec<String>)>>>,
 }
 
 impl Pick for PolicyPick<'_> {
@@ -433,7 +433,9 @@ impl Pick for PolicyPick<'_> {
                 .collect();
             (chosen, decided.by)
         });
-        self.calls.borrow_mut().push((call, chosen.clone()));
+        if let Some(calls) = &self.calls {
+            calls.borrow_mut().push((call, chosen.clone()));
+        }
         chosen
     }
 }

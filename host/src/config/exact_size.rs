@@ -18,7 +18,7 @@ pub fn text(size: ByteSize) -> String {
     let bytes = size.as_u64();
     UNITS
         .iter()
-        .find(|(unit, _)| bytes != 0 && bytes % unit == 0)
+        .find(|(unit, _)| bytes != 0 && bytes.is_multiple_of(*unit))
         .map(|(unit, name)| format!("{} {name}", bytes / unit))
         .unwrap_or_else(|| format!("{bytes} B"))
 }

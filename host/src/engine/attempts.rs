@@ -399,12 +399,15 @@ fn tail(path: &std::path::Path, n: u64) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// A timed pick and the jobs it chose.
+type PickCall = (PolicyCall, Vec<String>);
+
 /// The scheduler's [`Pick`] seam, answered by the policy. With tracing on, each call is kept,
 /// timed and with the jobs it chose, for their traces.
 struct PolicyPick<'a> {
     policy: &'a dyn Policy,
     max_concurrency: u32,
-    calls: Option<RefCell<Vec<(PolicyCall, Vec<String>)>>>,
+    calls: Option<RefCell<Vec<PickCall>>>,
 }
 
 impl Pick for PolicyPick<'_> {

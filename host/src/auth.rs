@@ -135,11 +135,7 @@ impl Authenticator {
             return Ok(None);
         }
         let presented = header
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(bearer_credentials)
             .ok_or(AuthError::Missing)?;
         // Compare against every token so timing does not reveal which one nearly matched.
         let mut found = None;
@@ -157,6 +153,17 @@ impl Authenticator {
         }
         Ok(Some(token.name.clone()))
     }
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme name is
+/// case-insensitive (RFC 9110 §11.1), and one or more spaces may separate it from the token.
+fn bearer_credentials(header: &str) -> Option<&str> {
+    let (scheme, rest) = header.trim_start().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let token = rest.trim_matches(' ');
+    (!token.is_empty()).then_some(token)
 }
 
 #[cfg(test)]
@@ -213,6 +220,30 @@ mod tests {
             a.authorize(Some("Bearer nope"), Scope::Read),
             Err(AuthError::Invalid)
         );
+    }
+
+    #[test]
+    fn the_scheme_name_is_case_insensitive() {
+        let a = auth();
+        let secret = "r".repeat(20);
+        for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+            assert_eq!(
+                a.authorize(Some(&format!("{scheme} {secret}")), Scope::Read),
+                Ok(Some("viewer".into())),
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            a.authorize(Some(&format!("Bearer   {secret}")), Scope::Read),
+            Ok(Some("viewer".into()))
+        );
+        for other in [format!("Basic {secret}"), format!("Bearer{secret}"), "Bearer ".into()] {
+            assert_eq!(
+                a.authorize(Some(&other), Scope::Read),
+                Err(AuthError::Missing),
+                "{other}"
+            );
+        }
     }
 
     #[test]

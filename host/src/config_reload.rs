@@ -13,12 +13,13 @@ use crate::config::{Config, ConfigError};
 use crate::engine::{EngineHandle, limits_for};
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::policy::slots::{PolicySlots, QuarantineRule};
-use crate::server::{ServeOptions, call_limits, prepare};
+use crate::server::{ServeOptions, call_limits, prepare, require_tokens_off_loopback};
 use crate::service::JobService;
 use crate::telemetry::LogLevel;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use serde_json::Value;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// Keys (and every key under them) a reload applies to the running host.
@@ -103,16 +104,21 @@ pub struct ConfigReloader {
     /// The config last applied. Its live keys are the ones in force; its restart-only keys are
     /// only what the file said (what is in force for those is `started`), and are never read.
     current: tokio::sync::Mutex<Config>,
+    /// The address the API is bound to: what a reload's tokens must protect, whatever the
+    /// file now says `server.listen` is.
+    bound: SocketAddr,
     live: LiveParts,
 }
 
 impl ConfigReloader {
-    /// A reloader for a host started with `options` and (effective) `config`.
-    pub fn new(options: ServeOptions, config: Config, live: LiveParts) -> Self {
+    /// A reloader for a host started with `options` and (effective) `config`, serving the API
+    /// on `bound`.
+    pub fn new(options: ServeOptions, config: Config, bound: SocketAddr, live: LiveParts) -> Self {
         Self {
             options,
             started: config.clone(),
             current: tokio::sync::Mutex::new(config),
+            bound,
             live,
         }
     }
@@ -178,6 +184,11 @@ impl ConfigReloader {
                 .and_then(ConfigError::field)
                 .map(str::to_owned),
             message: format!("{e:#}"),
+        })?;
+        // The socket stays where it was bound until a restart: the new tokens must cover it.
+        require_tokens_off_loopback(&auth, self.bound).map_err(|e| ReloadError::Invalid {
+            field: e.field().map(str::to_owned),
+            message: e.to_string(),
         })?;
         let runtime = self.live.slots.runtime();
         let new_memory = new.policy.max_memory.as_u64() as usize;

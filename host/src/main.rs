@@ -3,8 +3,9 @@
 use clap::Parser;
 use reef::cli::Cli;
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     if !cli.is_serve() {
         // A report piped into `head` should end quietly, not panic on a closed pipe.
@@ -27,9 +28,14 @@ fn main() -> anyhow::Result<()> {
             .with_ansi(std::io::stderr().is_terminal())
             .init();
     }
-    let code = cli.run()?;
-    if code != 0 {
-        std::process::exit(code);
+    match cli.run() {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        // A user's error is one line with its causes, never a backtrace (whatever
+        // RUST_BACKTRACE says): `{:#}`, not the `{:?}` that returning it from main would print.
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
     }
-    Ok(())
 }

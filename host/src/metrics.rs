@@ -125,6 +125,10 @@ pub struct Metrics {
     pub policy_quarantines: Counter,
     /// Config reloads, by result.
     pub config_reloads: Family<ReloadLabels, Counter>,
+    /// HTTP connections open.
+    pub http_connections: Gauge,
+    /// HTTP connections closed at once because `server.max_connections` were open.
+    pub http_connections_refused: Counter,
 }
 
 impl Default for Metrics {
@@ -161,6 +165,8 @@ impl Metrics {
             http_requests: Family::default(),
             policy_quarantines: Counter::default(),
             config_reloads: Family::default(),
+            http_connections: Gauge::default(),
+            http_connections_refused: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -229,6 +235,16 @@ impl Metrics {
             "http_requests",
             "HTTP requests by route and status",
             m.http_requests.clone(),
+        );
+        registry.register(
+            "http_connections",
+            "HTTP connections open",
+            m.http_connections.clone(),
+        );
+        registry.register(
+            "http_connections_refused",
+            "HTTP connections closed at once because server.max_connections were open",
+            m.http_connections_refused.clone(),
         );
         registry.register(
             "policy_quarantines",

@@ -1,6 +1,7 @@
 //! Declared runner parameters and the validation of a submitted job's values against them.
 
-use crate::config::ParamConfig;
+use crate::config::{ParamConfig, ParamKind};
+use crate::confined_path::{self, PathEscape};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ pub struct ParamSpec {
     values: Option<Vec<String>>,
     pattern: Option<Regex>,
     max_len: usize,
+    kind: ParamKind,
 }
 
 /// Why a submitted parameter was refused; the message names the parameter.
@@ -37,6 +39,19 @@ pub enum ParamError {
     /// The value is an object, array or null.
     #[error("param '{0}' must be a string, number or boolean")]
     NotScalar(String),
+    /// A `path` parameter that is not a relative path inside the workdir.
+    #[error("param '{name}' {problem} (got {value:?})")]
+    Path {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: String,
+        /// What is wrong with it.
+        problem: PathEscape,
+    },
+    /// The value holds a NUL byte, which no command-line argument can carry.
+    #[error("param '{0}' contains a NUL byte, which a command-line argument cannot carry")]
+    Nul(String),
     /// The value is longer than allowed.
     #[error("param '{name}' is {len} bytes long, the limit is {max}")]
     TooLong {
@@ -69,6 +84,20 @@ pub enum ParamError {
     },
 }
 
+impl ParamError {
+    /// The parameter the error is about.
+    pub fn param(&self) -> &str {
+        match self {
+            Self::Missing(name) | Self::NotScalar(name) | Self::Nul(name) => name,
+            Self::Unknown { name, .. }
+            | Self::TooLong { name, .. }
+            | Self::NotAllowed { name, .. }
+            | Self::NoMatch { name, .. }
+            | Self::Path { name, .. } => name,
+        }
+    }
+}
+
 impl ParamSpec {
     /// Compiles a declaration; the error is a human-readable problem with the declaration.
     pub fn compile(config: &ParamConfig) -> Result<Self, String> {
@@ -86,6 +115,7 @@ impl ParamSpec {
             values: config.values.clone(),
             pattern,
             max_len,
+            kind: config.kind.unwrap_or_default(),
         };
         if let Some(default) = &spec.default {
             spec.check("default", default)
@@ -94,7 +124,22 @@ impl ParamSpec {
         Ok(spec)
     }
 
-    fn check(&self, name: &str, value: &str) -> Result<(), ParamError> {
+    /// The value as the runner gets it (a path in its normal form), once every rule passed.
+    fn check(&self, name: &str, value: &str) -> Result<String, ParamError> {
+        if value.contains('\0') {
+            return Err(ParamError::Nul(name.to_owned()));
+        }
+        let value = match self.kind {
+            ParamKind::Text => value.to_owned(),
+            ParamKind::Path => {
+                confined_path::normalise(value).map_err(|problem| ParamError::Path {
+                    name: name.to_owned(),
+                    value: value.to_owned(),
+                    problem,
+                })?
+            }
+        };
+        let value = value.as_str();
         if value.len() > self.max_len {
             return Err(ParamError::TooLong {
                 name: name.to_owned(),
@@ -121,7 +166,7 @@ impl ParamSpec {
                 pattern: shown[4..shown.len() - 2].to_owned(),
             });
         }
-        Ok(())
+        Ok(value.to_owned())
     }
 }
 
@@ -152,6 +197,14 @@ impl ParamSchema {
         self.specs.keys().map(String::as_str)
     }
 
+    /// Names of the parameters declared as paths inside the workdir.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.specs
+            .iter()
+            .filter(|(_, spec)| spec.kind == ParamKind::Path)
+            .map(|(name, _)| name.as_str())
+    }
+
     /// Validates submitted values and fills in defaults. The result holds every declared
     /// parameter that has a value.
     pub fn resolve(
@@ -179,7 +232,7 @@ impl ParamSchema {
             };
             match value {
                 Some(value) => {
-                    spec.check(name, &value)?;
+                    let value = spec.check(name, &value)?;
                     out.insert(name.clone(), value);
                 }
                 None if spec.required => return Err(ParamError::Missing(name.clone())),
@@ -244,6 +297,58 @@ mod tests {
         for (input, name) in cases {
             let err = resolve(input.clone()).unwrap_err();
             assert!(err.to_string().contains(name), "{input}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_naming_the_param() {
+        let err = resolve(json!({"benchmark": "a\u{0}.yml"})).unwrap_err();
+        assert_eq!(err, ParamError::Nul("benchmark".into()));
+        assert_eq!(err.param(), "benchmark");
+        let mut params = BTreeMap::new();
+        params.insert("free".to_owned(), ParamConfig::default());
+        let free = ParamSchema::compile(&params).unwrap();
+        let given = json!({"free": "x\u{0}y"});
+        assert_eq!(
+            free.resolve("r", given.as_object().unwrap()).unwrap_err(),
+            ParamError::Nul("free".into())
+        );
+    }
+
+    #[test]
+    fn path_params_are_relative_normalised_and_inside() {
+        let mut params = BTreeMap::new();
+        params.insert(
+            "benchmark".to_owned(),
+            ParamConfig {
+                required: true,
+                kind: Some(ParamKind::Path),
+                pattern: Some("[A-Za-z0-9_./-]+\\.ya?ml".to_owned()),
+                ..Default::default()
+            },
+        );
+        let schema = ParamSchema::compile(&params).unwrap();
+        assert_eq!(schema.paths().collect::<Vec<_>>(), ["benchmark"]);
+        let resolve = |v: &str| {
+            let given = json!({ "benchmark": v });
+            schema.resolve("r", given.as_object().unwrap())
+        };
+        assert_eq!(
+            resolve("./benchmarks//a.yml").unwrap()["benchmark"],
+            "benchmarks/a.yml"
+        );
+        for (bad, problem) in [
+            ("/etc/x.yml", PathEscape::Absolute),
+            ("../x.yml", PathEscape::ParentDir),
+            ("benchmarks/../../../etc/x.yml", PathEscape::ParentDir),
+        ] {
+            match resolve(bad) {
+                Err(ParamError::Path { name, problem: p, .. }) => {
+                    assert_eq!(name, "benchmark");
+                    assert_eq!(p, problem, "{bad}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
         }
     }
 

@@ -2,7 +2,8 @@
 //! and environment are built from it.
 
 use crate::config::{Config, ConfigError, RunnerConfig};
-use crate::params::ParamSchema;
+use crate::confined_path;
+use crate::params::{ParamError, ParamSchema};
 use crate::template::Template;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,8 @@ pub struct ResultSpec {
     pub score: Option<String>,
     /// Size cap in bytes.
     pub max_bytes: u64,
+    /// The file may lie outside the workdir.
+    pub allow_outside_workdir: bool,
 }
 
 /// All runners of a configuration.
@@ -167,11 +170,17 @@ fn compile_runner(
             Some(_) => {}
         }
     }
-    for key in runner.env.keys() {
+    for (key, value) in &runner.env {
         if key.is_empty() || key.contains('=') || key.contains('\0') {
             return Err(ConfigError::invalid(
                 field("env"),
                 format!("invalid variable name {key:?}"),
+            ));
+        }
+        if value.contains('\0') {
+            return Err(ConfigError::invalid(
+                field(&format!("env.{key}")),
+                "a NUL byte cannot be part of an environment variable",
             ));
         }
     }
@@ -186,6 +195,19 @@ fn compile_runner(
                         format!("unknown placeholder {{{placeholder}}}"),
                     ));
                 }
+            }
+            // What the template says by itself must stay inside the workdir; values are
+            // checked again once rendered.
+            let sample: BTreeMap<&str, &str> = template.placeholders().map(|p| (p, "x")).collect();
+            if !runner.result.allow_outside_workdir
+                && let Err(problem) = confined_path::normalise(&template.render(&sample))
+            {
+                return Err(ConfigError::invalid(
+                    field("result.file"),
+                    format!(
+                        "{text:?} {problem}; set result.allow_outside_workdir = true to read a result from elsewhere"
+                    ),
+                ));
             }
             Some(template)
         }
@@ -229,6 +251,7 @@ fn compile_runner(
             success: runner.result.success.clone().filter(|p| !p.is_empty()),
             score: runner.result.score.clone().filter(|p| !p.is_empty()),
             max_bytes: runner.result.max_bytes.as_u64(),
+            allow_outside_workdir: runner.result.allow_outside_workdir,
         },
     })
 }
@@ -261,19 +284,51 @@ impl RunnerSpec {
         self.command.iter().map(|t| t.render(&values)).collect()
     }
 
-    /// The configured result file of one attempt, absolute.
+    /// Validates submitted parameters, fills in defaults, and checks that `path` parameters
+    /// stay inside the workdir on this machine's filesystem (symlinks included).
+    pub fn resolve_params(
+        &self,
+        given: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<BTreeMap<String, String>, ParamError> {
+        let params = self.params.resolve(&self.name, given)?;
+        for name in self.params.paths() {
+            if let Some(value) = params.get(name) {
+                confined_path::check_symlinks(&self.workdir, value).map_err(|problem| {
+                    ParamError::Path {
+                        name: name.to_owned(),
+                        value: value.clone(),
+                        problem,
+                    }
+                })?;
+            }
+        }
+        Ok(params)
+    }
+
+    /// The configured result file of one attempt, absolute. Unless the runner allows files
+    /// outside its workdir, one that would lie outside (through a parameter's value or a
+    /// symlink) is an error that says why.
     pub fn result_file(
         &self,
         params: &BTreeMap<String, String>,
         job_id: &str,
         attempt: u32,
-    ) -> Option<PathBuf> {
+    ) -> Result<Option<PathBuf>, String> {
         let attempt = attempt.to_string();
         let values = Self::values(params, job_id, &attempt);
-        self.result
-            .file
-            .as_ref()
-            .map(|t| self.workdir.join(t.render(&values)))
+        let Some(template) = &self.result.file else {
+            return Ok(None);
+        };
+        let rendered = template.render(&values);
+        if self.result.allow_outside_workdir {
+            return Ok(Some(self.workdir.join(rendered)));
+        }
+        confined_path::normalise(&rendered)
+            .and_then(|relative| confined_path::check_symlinks(&self.workdir, &relative))
+            .map(Some)
+            .map_err(|problem| {
+                format!("result file {rendered:?} refused: it {problem} (result.allow_outside_workdir is off)")
+            })
     }
 
     /// The environment of one attempt: the allow-listed host variables, the runner's `env`,

@@ -2,10 +2,11 @@
 
 use crate::api::{self, AppState};
 use crate::auth::Authenticator;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 use crate::config_reload::{ConfigReloader, LiveParts};
 use crate::config_watch::ConfigWatch;
 use crate::engine::{Engine, EngineHandle, EngineParts, limits_for};
+use crate::http_server::{ConnectionLimits, HttpServer};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::policy::registry::PolicyRegistry;
@@ -17,7 +18,7 @@ use crate::service::JobService;
 use crate::store::{JobStore, RetentionRule};
 use crate::supervisor::{AttemptLayout, ShimSupervisor, locate_shim};
 use crate::telemetry::Telemetry;
-use anyhow::{Context, bail};
+use anyhow::Context;
 use arc_swap::ArcSwap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -54,13 +55,26 @@ pub fn prepare(
     config.validate()?;
     let runners = RunnerSet::from_config(&config, &loaded.base_dir)?;
     let auth = Authenticator::from_config(&config.auth, |k| std::env::var(k).ok())?;
-    if !auth.enabled() && !config.server.listen.ip().is_loopback() {
-        bail!(
-            "refusing to listen on {} without authentication: configure [[auth.tokens]] or listen on a loopback address",
-            config.server.listen
-        );
-    }
+    require_tokens_off_loopback(&auth, config.server.listen)?;
     Ok((config, runners, auth, loaded.base_dir))
+}
+
+/// Refuses an API without tokens on a socket other than loopback. Judged at start against the
+/// address to bind, and at every reload against the address actually bound (a reload cannot
+/// move the socket, so a file that now says `127.0.0.1` does not make a public socket safe).
+pub fn require_tokens_off_loopback(
+    auth: &Authenticator,
+    listening: SocketAddr,
+) -> Result<(), ConfigError> {
+    if auth.enabled() || listening.ip().is_loopback() {
+        return Ok(());
+    }
+    Err(ConfigError::invalid(
+        "auth.tokens",
+        format!(
+            "refusing to listen on {listening} without authentication: configure [[auth.tokens]] or listen on a loopback address"
+        ),
+    ))
 }
 
 /// Per-call plugin limits from `[policy]`.
@@ -136,6 +150,20 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("handling SIGHUP")?;
+    // Bound first: a port in use fails the start before anything else is opened, and the
+    // bound address is what the loopback rule is judged against from now on.
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .with_context(|| format!("binding {}", config.server.listen))?;
+    let bound = listener.local_addr().context("reading the bound address")?;
+    let open_files = crate::http_server::raise_open_file_limit();
+    if open_files != 0 && u64::from(config.server.max_connections) + 256 > open_files {
+        tracing::warn!(
+            max_connections = config.server.max_connections,
+            open_files,
+            "server.max_connections is close to the open-file limit; connections beyond it fail to be accepted"
+        );
+    }
     let data_dir = config.storage.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating data dir {}", data_dir.display()))?;
@@ -212,6 +240,7 @@ async fn serve(
     let reloader = Arc::new(ConfigReloader::new(
         options.clone(),
         config.clone(),
+        bound,
         LiveParts {
             engine: engine_handle.clone(),
             jobs: jobs.clone(),
@@ -227,32 +256,35 @@ async fn serve(
         jobs,
         policies: slots,
         auth,
-        metrics,
+        metrics: metrics.clone(),
         reloader,
     };
     let app = api::router(
         state,
-        config.server.max_body.as_u64() as usize,
-        config.policy.max_upload.as_u64() as usize,
+        api::BodyLimits {
+            max_body: config.server.max_body.as_u64() as usize,
+            max_upload: config.policy.max_upload.as_u64() as usize,
+            body_timeout: config.server.body_timeout,
+        },
     );
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("binding {}", config.server.listen))?;
     for warning in runners.install_warnings() {
         tracing::warn!("{warning}; its jobs will fail to start until that changes");
     }
     let runner_names: Vec<_> = runners.iter().map(|r| r.name.as_str()).collect();
     crate::service_manager::notify_ready();
     tracing::info!(
-        listen = %listener.local_addr()?,
+        listen = %bound,
         data_dir = %data_dir.display(),
         runners = ?runner_names,
         "reef is serving"
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(stop(engine_handle, options.drain))
-        .await
-        .context("serving HTTP")?;
+    let limits = ConnectionLimits {
+        max_connections: config.server.max_connections as usize,
+        header_timeout: config.server.header_timeout,
+    };
+    HttpServer::new(listener, app, limits, metrics)
+        .run(stop(engine_handle, options.drain))
+        .await;
     tracing::info!("stopped; running attempts keep running under their shims");
     Ok(())
 }

@@ -126,9 +126,20 @@ pub enum ServiceError {
     /// A parameter was refused.
     #[error(transparent)]
     Param(#[from] ParamError),
-    /// Another field was refused.
+    /// Another part of the request was refused.
     #[error("{0}")]
     Invalid(String),
+    /// A query parameter was refused (a filter, page size or cursor).
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A field of the request was refused.
+    #[error("{message}")]
+    InvalidField {
+        /// Where it is, as a dotted path (`labels.team`, `tenant`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The policy refused the job.
     #[error("rejected by policy: {0}")]
     Rejected(String),
@@ -150,6 +161,24 @@ pub enum ServiceError {
     /// An idempotency key was reused with a different request.
     #[error("this Idempotency-Key was already used for a different request (job {0})")]
     KeyReused(String),
+}
+
+impl ServiceError {
+    /// The request field the error is about, as a dotted path, when it is about one.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            Self::Param(e) => Some(format!("params.{}", e.param())),
+            Self::InvalidField { field, .. } => Some(field.clone()),
+            _ => None,
+        }
+    }
+
+    fn field_error(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 impl From<EngineError> for ServiceError {
@@ -266,10 +295,10 @@ impl JobService {
         let runner = runners
             .get(&request.runner)
             .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
-        let params = runner.params.resolve(&runner.name, &request.params)?;
+        let params = runner.resolve_params(&request.params)?;
         validate_labels(&request.labels)?;
         let tenant = request.tenant.unwrap_or_else(|| "default".to_owned());
-        validate_name("tenant", &tenant)?;
+        validate_name("tenant", "tenant", &tenant)?;
         let now = Timestamp::now();
         let id = self.next_id()?;
         let mut job = Job::queued(id, &runner.name, params, now);
@@ -401,7 +430,7 @@ impl JobService {
         let state = match query.state.as_deref() {
             Some(s) => Some(JobState::parse(s).ok_or_else(|| {
                 let names: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                ServiceError::Invalid(format!("state {s:?} is not one of {}", names.join(", ")))
+                ServiceError::InvalidQuery(format!("state {s:?} is not one of {}", names.join(", ")))
             })?),
             None => None,
         };
@@ -410,20 +439,20 @@ impl JobService {
                 l.split_once('=')
                     .map(|(k, v)| (k.to_owned(), v.to_owned()))
                     .ok_or_else(|| {
-                        ServiceError::Invalid(format!("label filter {l:?} must be key=value"))
+                        ServiceError::InvalidQuery(format!("label filter {l:?} must be key=value"))
                     })?,
             ),
             None => None,
         };
         let limit = query.limit.unwrap_or(DEFAULT_PAGE);
         if limit == 0 || limit > MAX_PAGE {
-            return Err(ServiceError::Invalid(format!(
+            return Err(ServiceError::InvalidQuery(format!(
                 "limit must be between 1 and {MAX_PAGE}"
             )));
         }
         if let Some(cursor) = &query.cursor {
             check_id(cursor)
-                .map_err(|_| ServiceError::Invalid(format!("cursor {cursor:?} is not a job id")))?;
+                .map_err(|_| ServiceError::InvalidQuery(format!("cursor {cursor:?} is not a job id")))?;
         }
         let filter = JobFilter {
             state,
@@ -553,32 +582,47 @@ fn check_id(id: &str) -> Result<(), ServiceError> {
     Ok(())
 }
 
-fn validate_name(what: &str, name: &str) -> Result<(), ServiceError> {
+/// The characters of tenant names and label keys, besides ASCII letters and digits.
+pub const NAME_PUNCTUATION: &str = "_.-/";
+
+fn validate_name(field: &str, what: &str, name: &str) -> Result<(), ServiceError> {
     let ok = !name.is_empty()
         && name.len() <= MAX_NAME_LEN
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(c));
     if !ok {
-        return Err(ServiceError::Invalid(format!(
-            "{what} {name:?} must be 1 to {MAX_NAME_LEN} characters of letters, digits, '_', '.', '-', '/'"
-        )));
+        return Err(ServiceError::field_error(
+            field,
+            format!(
+                "{what} {name:?} must be 1 to {MAX_NAME_LEN} characters of letters, digits, '_', '.', '-', '/'"
+            ),
+        ));
     }
     Ok(())
 }
 
 fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), ServiceError> {
     if labels.len() > MAX_LABELS {
-        return Err(ServiceError::Invalid(format!(
-            "at most {MAX_LABELS} labels are allowed"
-        )));
+        return Err(ServiceError::field_error(
+            "labels",
+            format!("at most {MAX_LABELS} labels are allowed"),
+        ));
     }
     for (k, v) in labels {
-        validate_name("label key", k)?;
+        let field = format!("labels.{k}");
+        validate_name(&field, "label key", k)?;
         if v.len() > MAX_LABEL_VALUE_LEN {
-            return Err(ServiceError::Invalid(format!(
-                "label '{k}' is longer than {MAX_LABEL_VALUE_LEN} bytes"
-            )));
+            return Err(ServiceError::field_error(
+                field,
+                format!("label '{k}' is longer than {MAX_LABEL_VALUE_LEN} bytes"),
+            ));
+        }
+        if v.contains('\0') {
+            return Err(ServiceError::field_error(
+                field,
+                format!("label '{k}' contains a NUL byte"),
+            ));
         }
     }
     Ok(())

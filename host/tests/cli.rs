@@ -66,6 +66,28 @@ fn an_invalid_config_is_refused_naming_the_field() {
 }
 
 #[test]
+fn a_config_error_is_one_line_even_with_backtraces_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reef.toml");
+    std::fs::write(&path, "[scheduler]\nmax_concurrency = 0\n").unwrap();
+    let out = reef()
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_BACKTRACE", "full")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains("scheduler.max_concurrency"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_missing_config_file_is_an_error() {
     let out = reef()
         .args(["serve", "--config", "/nonexistent/reef.toml"])

@@ -9,8 +9,8 @@ use super::AppState;
 use super::problem::{InvalidQuery, Problem};
 use crate::lifecycle::JobEvent;
 use crate::store::JobStore;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use super::extract::Query;
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
@@ -112,9 +112,8 @@ pub struct LastEventId {
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<EventParams>, QueryRejection>,
+    Query(params): Query<EventParams>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
-    let Query(params) = query?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())

@@ -6,10 +6,8 @@ use super::AppState;
 use super::jobs::{IdempotencyHeader, idempotency_key_of};
 use super::problem::{BodyTooLarge, Problem, UnknownRunner};
 use crate::service::{JobView, SubmitRequest};
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use super::extract::{Body, Json, Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -129,15 +127,14 @@ fn params_of(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, 
 pub async fn invoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    query: Result<Query<InvokeParams>, QueryRejection>,
+    Query(query): Query<InvokeParams>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    Body(body): Body,
 ) -> Result<Response, Problem> {
-    let Query(query) = query?;
     let wait = parse_wait(query.wait.as_deref())?;
     let request = SubmitRequest {
         runner: name,
-        params: params_of(&body?)?,
+        params: params_of(&body)?,
         labels: Default::default(),
         priority: None,
         tenant: None,

@@ -7,9 +7,8 @@ use crate::model::Job;
 use crate::service::{
     IdempotencyKey, JobPage, JobView, ListQuery, LogStream, RunnerView, SubmitRequest,
 };
-use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use super::extract::{Json, Path, Query};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -38,9 +37,8 @@ use serde::{Deserialize, Serialize};
 pub async fn submit(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Result<Json<SubmitRequest>, JsonRejection>,
+    Json(request): Json<SubmitRequest>,
 ) -> Result<Response, Problem> {
-    let Json(request) = body?;
     let key = idempotency_key_of(&headers, &request)?;
     let (job, replayed) = state.jobs.submit_once(request, key).await?;
     let location = format!("/v1/jobs/{}", job.id);
@@ -141,9 +139,8 @@ pub struct ListParams {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    query: Result<Query<ListParams>, QueryRejection>,
+    Query(p): Query<ListParams>,
 ) -> Result<Json<JobPage>, Problem> {
-    let Query(p) = query?;
     let page = state
         .jobs
         .list(ListQuery {
@@ -251,9 +248,8 @@ pub struct LogParams {
 pub async fn logs(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    query: Result<Query<LogParams>, QueryRejection>,
+    Query(p): Query<LogParams>,
 ) -> Result<Response, Problem> {
-    let Query(p) = query?;
     let (bytes, size) = state
         .jobs
         .logs(

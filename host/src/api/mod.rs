@@ -2,6 +2,7 @@
 
 mod config;
 mod events;
+pub mod extract;
 mod health;
 mod invoke;
 mod jobs;
@@ -16,6 +17,7 @@ use crate::policy::slots::PolicySlots;
 use crate::service::JobService;
 use arc_swap::ArcSwap;
 use axum::Router;
+use axum::Extension;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
@@ -43,8 +45,24 @@ pub struct AppState {
 #[derive(Debug, Clone)]
 pub struct Principal(pub String);
 
-/// The whole API. Request bodies are limited to `max_body`, policy uploads to `max_upload`.
-pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
+/// How large request bodies may be, and how long they may take to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body of any request but a policy upload (`server.max_body`).
+    pub max_body: usize,
+    /// Largest policy upload (`policy.max_upload`).
+    pub max_upload: usize,
+    /// Time to receive a whole body (`server.body_timeout`).
+    pub body_timeout: std::time::Duration,
+}
+
+/// The whole API, with its body limits.
+pub fn router(state: AppState, limits: BodyLimits) -> Router {
+    let BodyLimits {
+        max_body,
+        max_upload,
+        body_timeout,
+    } = limits;
     let read = Router::new()
         .route("/v1/jobs", get(jobs::list))
         .route("/v1/jobs/{id}", get(jobs::get))
@@ -99,8 +117,42 @@ pub fn router(state: AppState, max_body: usize, max_upload: usize) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(Extension(extract::BodyTimeout(body_timeout)))
+        .layer(middleware::from_fn(problem_only))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// Every error answer is a problem: one that is not yet (a rejection of a layer, or of an
+/// extractor a handler forgot to wrap) becomes one, its text as the detail.
+async fn problem_only(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    tracing::debug!(%status, text, "an error answer that was not a problem was made one");
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut problem = Problem::new(status, "http", detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
 }
 
 fn scope_of(code: u8) -> Scope {

@@ -5,10 +5,8 @@ use super::{AppState, Principal};
 use crate::policy::live::CandidateMode;
 use crate::policy::registry::{PolicyVersion, SlotState};
 use crate::policy::slots::{PolicySlots, SlotView};
-use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, JsonRejection};
-use axum::extract::{Extension, Path, Query, State};
+use super::extract::{ComponentBody, Json, Path, Query};
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -110,9 +108,8 @@ pub async fn upload(
     Path(name): Path<String>,
     Query(params): Query<UploadParams>,
     Extension(Principal(by)): Extension<Principal>,
-    body: Result<Bytes, BytesRejection>,
+    ComponentBody(body): ComponentBody,
 ) -> Result<(StatusCode, Json<PolicyVersion>), Problem> {
-    let body = body?;
     if body.is_empty() {
         return Err(Problem::new(
             StatusCode::BAD_REQUEST,
@@ -179,9 +176,8 @@ pub async fn activate(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(Principal(by)): Extension<Principal>,
-    body: Result<Json<ActivateRequest>, JsonRejection>,
+    Json(request): Json<ActivateRequest>,
 ) -> Result<Json<SlotState>, Problem> {
-    let Json(request) = body?;
     Ok(Json(
         blocking(&state.policies, move |s| {
             s.activate(&name, &request.digest, &by)
@@ -267,9 +263,8 @@ pub async fn shadow(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(Principal(by)): Extension<Principal>,
-    body: Result<Json<ShadowRequest>, JsonRejection>,
+    Json(request): Json<ShadowRequest>,
 ) -> Result<Json<SlotState>, Problem> {
-    let Json(request) = body?;
     Ok(Json(
         blocking(&state.policies, move |s| {
             s.trial(&name, &request.digest, CandidateMode::Shadow, &by)
@@ -308,9 +303,8 @@ pub async fn canary(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(Principal(by)): Extension<Principal>,
-    body: Result<Json<CanaryRequest>, JsonRejection>,
+    Json(request): Json<CanaryRequest>,
 ) -> Result<Json<SlotState>, Problem> {
-    let Json(request) = body?;
     let mode = CandidateMode::Canary {
         percent: request.percent,
     };

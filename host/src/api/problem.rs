@@ -152,7 +152,10 @@ impl From<ServiceError> for Problem {
         let (status, kind) = match &e {
             ServiceError::UnknownRunner(_) => (StatusCode::NOT_FOUND, "unknown-runner"),
             ServiceError::Param(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-param"),
-            ServiceError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request"),
+            ServiceError::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid-query"),
+            ServiceError::Invalid(_) | ServiceError::InvalidField { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request")
+            }
             ServiceError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             ServiceError::NoJob(_) => (StatusCode::NOT_FOUND, "no-such-job"),
             ServiceError::NotAvailable(_) => (StatusCode::NOT_FOUND, "not-available"),
@@ -166,7 +169,11 @@ impl From<ServiceError> for Problem {
         if matches!(e, ServiceError::Store(_)) {
             tracing::error!(error = %e, "request failed in the state store");
         }
-        Problem::new(status, kind, e.to_string())
+        let problem = Problem::new(status, kind, e.to_string());
+        match e.field() {
+            Some(field) => problem.with("field", field),
+            None => problem,
+        }
     }
 }
 
@@ -237,7 +244,7 @@ impl From<BytesRejection> for Problem {
             Problem::new(
                 r.status(),
                 "body-too-large",
-                "the component is larger than policy.max_upload",
+                "the request body is larger than the configured server.max_body",
             )
         } else {
             Problem::new(r.status(), "bad-request", r.body_text())

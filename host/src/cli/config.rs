@@ -1,7 +1,9 @@
 //! `reef config check|show`.
 
 use crate::config::Config;
-use crate::server::{ServeOptions, prepare};
+use crate::policy::validation::validate;
+use crate::policy::wasm::{NoCodeCache, PluginRuntime};
+use crate::server::{ServeOptions, call_limits, prepare};
 use clap::Subcommand;
 use std::path::{Path, PathBuf};
 
@@ -62,14 +64,8 @@ fn check(file: &Path) -> i32 {
         }
     };
     let warnings = runners.install_warnings();
-    if let Some(policy) = &config.policy.file
-        && !base_dir.join(policy).is_file()
-    {
-        eprintln!(
-            "{}: invalid: policy.file: {} does not exist",
-            file.display(),
-            base_dir.join(policy).display()
-        );
+    if let Err(problem) = check_policy_file(&config, &base_dir) {
+        eprintln!("{}: invalid: policy.file: {problem}", file.display());
         return 1;
     }
     for warning in &warnings {
@@ -85,4 +81,26 @@ fn check(file: &Path) -> i32 {
         config.server.listen
     );
     0
+}
+
+/// The config's `policy.file`, judged as the host will judge it at start: read, compiled and
+/// self-tested under the config's own call limits.
+fn check_policy_file(config: &Config, base_dir: &Path) -> Result<(), String> {
+    let Some(policy) = &config.policy.file else {
+        return Ok(());
+    };
+    let path = base_dir.join(policy);
+    let bytes =
+        std::fs::read(&path).map_err(|e| format!("{}: cannot be read: {e}", path.display()))?;
+    let runtime = PluginRuntime::new(call_limits(config)).map_err(|e| e.to_string())?;
+    let report = validate(&runtime, &NoCodeCache, &bytes);
+    if report.valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} would be refused: {}",
+            path.display(),
+            report.errors.join("; ")
+        ))
+    }
 }

@@ -122,11 +122,20 @@ fn explain(error: figment::Error) -> ConfigError {
             .chain([found.as_str()])
             .collect::<Vec<_>>()
             .join(".");
+        // A key the typo is the start of (`max_mem` of `max_memory`) beats a merely close
+        // one (`max_cpu`); otherwise the closest by edit distance.
         let closest = expected
             .iter()
-            .map(|known| (strsim::levenshtein(found, known), *known))
-            .min()
-            .filter(|(distance, _)| *distance <= found.len().max(3) / 2);
+            .filter(|known| known.starts_with(found.as_str()))
+            .map(|known| (0, *known))
+            .min_by_key(|(_, known)| known.len())
+            .or_else(|| {
+                expected
+                    .iter()
+                    .map(|known| (strsim::levenshtein(found, known), *known))
+                    .min()
+                    .filter(|(distance, _)| *distance <= found.len().max(3) / 2)
+            });
         let problem = match closest {
             Some((_, known)) => format!("unknown key; did you mean `{known}`?"),
             None => format!("unknown key; expected one of: {}", expected.join(", ")),
@@ -174,6 +183,11 @@ mod tests {
         );
         let err = Config::from_toml("[telemetry]\nlog_format = \"xml\"\n").unwrap_err();
         assert!(err.to_string().contains("xml"), "{err}");
+        let err = Config::from_toml("[policy]\nmax_mem = \"32 MiB\"\n").unwrap_err();
+        assert!(
+            err.to_string().contains("did you mean `max_memory`?"),
+            "{err}"
+        );
         let err = Config::from_toml("[logs]\nzzz = 1\n").unwrap_err();
         assert!(
             err.to_string()

@@ -205,6 +205,18 @@ pub struct ServerConfig {
     /// Reload the config file when its contents change on disk (SIGHUP and
     /// `POST /v1/config/reload` always reload).
     pub watch_config: bool,
+    /// HTTP connections open at once; one more is answered 503 and closed.
+    pub max_connections: u32,
+    /// Time a client has to send a request's head, counted from the connection's accept or from
+    /// the previous response: connections that send nothing, or sit idle between requests,
+    /// are closed after it.
+    #[schemars(with = "String")]
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's whole body (a policy upload included).
+    #[schemars(with = "String")]
+    #[serde(with = "humantime_serde")]
+    pub body_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -214,6 +226,9 @@ impl Default for ServerConfig {
             max_body: ByteSize::mib(1),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             watch_config: true,
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -384,6 +399,22 @@ pub struct ParamConfig {
     /// Longest accepted value in bytes (default 256).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
+    /// What the value is. `text` (the default): any string the other rules accept. `path`: a
+    /// relative path inside the runner's workdir: not absolute, no `..`, normalised (`a//./b`
+    /// is passed as `a/b`), and no symlink on the way leading out of the workdir.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<ParamKind>,
+}
+
+/// What a parameter's value is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamKind {
+    /// Any string the parameter's other rules accept.
+    #[default]
+    Text,
+    /// A relative path inside the runner's workdir.
+    Path,
 }
 
 /// `[runners.NAME.result]`
@@ -400,6 +431,12 @@ pub struct ResultConfig {
     /// JSON pointer to a number: the attempt's score.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<String>,
+    /// Let `file` point outside the runner's workdir (an absolute path, `..`, or a symlink
+    /// leading out). Off: a result file that would be read from outside the workdir is refused,
+    /// so a parameter in its template cannot make reef read another file (its own database,
+    /// say) into a job's result.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_outside_workdir: bool,
     /// Largest result stored.
     #[schemars(with = "String")]
     #[serde(with = "exact_size")]
@@ -412,6 +449,7 @@ impl Default for ResultConfig {
             file: None,
             success: None,
             score: None,
+            allow_outside_workdir: false,
             max_bytes: ByteSize::mib(1),
         }
     }

@@ -24,6 +24,10 @@ impl Config {
             ("policy.max_memory", self.policy.max_memory.as_u64()),
             ("server.max_body", self.server.max_body.as_u64()),
             ("policy.max_upload", self.policy.max_upload.as_u64()),
+            (
+                "server.max_connections",
+                u64::from(self.server.max_connections),
+            ),
         ];
         if let Some((field, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(ConfigError::invalid(*field, "must be at least 1"));
@@ -33,6 +37,8 @@ impl Config {
             ("policy.call_timeout", self.policy.call_timeout),
             ("policy.quarantine_window", self.policy.quarantine_window),
             ("retention.interval", self.retention.interval),
+            ("server.header_timeout", self.server.header_timeout),
+            ("server.body_timeout", self.server.body_timeout),
         ];
         if let Some((field, _)) = durations.iter().find(|(_, value)| value.is_zero()) {
             return Err(ConfigError::invalid(*field, "must be longer than zero"));

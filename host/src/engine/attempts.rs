@@ -372,7 +372,15 @@ impl Engine {
         started: Timestamp,
     ) -> outcome::ResultRead {
         let paths = self.supervisor.layout().paths(&job.id, n);
-        let configured = runner.result_file(&job.params, &job.id, n);
+        let configured = match runner.result_file(&job.params, &job.id, n) {
+            Ok(configured) => configured,
+            Err(error) => {
+                return outcome::ResultRead {
+                    error: Some(error),
+                    ..Default::default()
+                };
+            }
+        };
         // Millisecond timestamps: allow the file's mtime to fall within the start millisecond.
         let not_before =
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(started.0.saturating_sub(1));

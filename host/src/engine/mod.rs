@@ -505,9 +505,15 @@ impl Engine {
         if job.state != JobState::RetryWait {
             return Ok(()); // cancelled meanwhile
         }
-        let event = job
+        let mut event = job
             .apply(Transition::Requeue, Timestamp::now())
             .expect("retry_wait → queued is allowed");
+        // A requeue carries out the retry that a policy decided: it names that policy too.
+        event.policy = tokio::task::block_in_place(|| self.store.events_of(job_id))?
+            .into_iter()
+            .rev()
+            .find(|e| e.transition == "retry")
+            .and_then(|e| e.policy);
         self.commit_job(&job, vec![event])?;
         self.enqueue(&job);
         Ok(())

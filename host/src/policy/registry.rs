@@ -22,6 +22,10 @@ const COMPILED: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("pol
 /// How many earlier activations a slot remembers for rollback.
 pub const HISTORY_LEN: usize = 20;
 
+/// How many rejected uploads a slot keeps the reports of; older ones are forgotten. Their bytes
+/// are never kept.
+pub const REJECTED_KEPT: usize = 20;
+
 /// One self-test call of a validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SelfTestCase {
@@ -162,6 +166,35 @@ impl PolicyRegistry {
                 db!(artifacts.insert(version.digest.as_str(), bytes))?;
                 let mut versions = db!(txn.open_table(VERSIONS))?;
                 db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
+            }
+            db!(txn.commit())
+        })
+    }
+
+    /// Stores the record of a rejected upload, without its bytes, and forgets the oldest
+    /// rejected records of its slot beyond [`REJECTED_KEPT`].
+    pub fn put_rejected(&self, version: &PolicyVersion) -> Result<(), StoreError> {
+        self.db.with(|db| {
+            let txn = db!(db.begin_write())?;
+            {
+                let mut versions = db!(txn.open_table(VERSIONS))?;
+                db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
+                let mut rejected = Vec::new();
+                for entry in db!(versions.iter())? {
+                    let (key, value) = db!(entry)?;
+                    let stored: PolicyVersion = decode(key.value(), value.value())?;
+                    if stored.slot == version.slot && !stored.report.valid {
+                        rejected.push((stored.uploaded_at, stored.digest));
+                    }
+                }
+                rejected.sort();
+                let excess = rejected.len().saturating_sub(REJECTED_KEPT);
+                for (_, digest) in rejected.into_iter().take(excess) {
+                    db!(versions.remove(digest.as_str()))?;
+                }
+                // A rejection replaces an earlier verdict on the same bytes: drop what was kept.
+                let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
+                db!(artifacts.remove(version.digest.as_str()))?;
             }
             db!(txn.commit())
         })

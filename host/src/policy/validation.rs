@@ -41,12 +41,12 @@ pub(crate) fn validate_and_store(
     uploader: &str,
 ) -> Result<PolicyVersion, PolicyError> {
     let digest = digest_of(bytes);
-    if let Some(existing) = registry.version(&digest)? {
-        return if existing.report.valid {
-            Ok(existing)
-        } else {
-            Err(PolicyError::Rejected(Box::new(existing)))
-        };
+    // A valid version stays valid; a rejection is judged again, under the limits in force now
+    // (one refused for want of memory may fit after `policy.max_memory` was raised).
+    if let Some(existing) = registry.version(&digest)?
+        && existing.report.valid
+    {
+        return Ok(existing);
     }
     let report = validate(runtime, registry, bytes);
     let version = PolicyVersion {
@@ -58,7 +58,13 @@ pub(crate) fn validate_and_store(
         uploaded_at: Timestamp::now(),
         report,
     };
-    registry.put_version(&version, bytes)?;
+    if version.report.valid {
+        registry.put_version(&version, bytes)?;
+    } else {
+        // The report is kept so the uploader can read it; the bytes are not (they can be large,
+        // and nothing can ever activate them).
+        registry.put_rejected(&version)?;
+    }
     if version.report.valid {
         tracing::info!(
             slot,
@@ -82,17 +88,23 @@ pub fn validate(
     bytes: &[u8],
 ) -> ValidationReport {
     let mut report = ValidationReport::default();
+    // What can be read off the bytes is checked before the (long) compile: a forbidden import
+    // or a memory that cannot fit is refused in milliseconds.
+    if let Err(error) = runtime.inspect(bytes) {
+        report.errors.push(bounded(error.to_string()));
+        return report;
+    }
     let plugin = match runtime.load_cached(bytes, cache) {
         Ok(plugin) => plugin,
         Err(error) => {
-            report.errors.push(error.to_string());
+            report.errors.push(bounded(error.to_string()));
             return report;
         }
     };
     report.wit = Some(plugin.wit().to_owned());
     for case in corpus::builtin() {
         let outcome = corpus::run(&plugin, &case);
-        let error = outcome.answer.as_ref().err().map(|f| f.to_string());
+        let error = outcome.answer.as_ref().err().map(|f| bounded(f.to_string()));
         if let Some(error) = &error {
             report.errors.push(format!(
                 "self-test '{}' ({}): {error}",
@@ -110,4 +122,19 @@ pub fn validate(
     }
     report.valid = report.errors.is_empty();
     report
+}
+
+/// Longest message kept in a report: reports are stored, and a rejection's must stay small.
+const MAX_MESSAGE: usize = 1024;
+
+fn bounded(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE {
+        let mut end = MAX_MESSAGE;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str(" …");
+    }
+    text
 }

@@ -340,7 +340,11 @@ impl JobStore {
             let txn = db!(db.begin_read())?;
             let table = db!(txn.open_table(EVENTS))?;
             let mut out = Vec::new();
-            for entry in db!(table.range(seq + 1..))? {
+            // `seq` comes from a client (`Last-Event-ID`); nothing comes after the largest.
+            let Some(first) = seq.checked_add(1) else {
+                return Ok(out);
+            };
+            for entry in db!(table.range(first..))? {
                 let (key, value) = db!(entry)?;
                 out.push(decode(&key.value().to_string(), value.value())?);
                 if out.len() == limit {
@@ -643,6 +647,10 @@ mod tests {
             (1..=200).collect::<Vec<_>>(),
             "one event each, numbered without gaps"
         );
+        // A client's cursor past every event, the largest one included, replays nothing.
+        assert_eq!(store.events_after(200, 10).unwrap().len(), 0);
+        assert_eq!(store.events_after(u64::MAX, 10).unwrap().len(), 0);
+        assert_eq!(store.events_after(u64::MAX - 1, 10).unwrap().len(), 0);
     }
 
     #[test]

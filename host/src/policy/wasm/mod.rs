@@ -63,6 +63,18 @@ pub enum LoadError {
         "imports `{0}`, which policies may not use (allowed: wasi:io, wasi:cli, wasi:clocks, wasi:random)"
     )]
     ForbiddenImport(String),
+    /// A memory that needs more than the per-call limit just to start.
+    #[error(
+        "needs {needed} of linear memory when it starts, more than policy.max_memory ({limit}): raise policy.max_memory to at least {needed}{restart}"
+    )]
+    MemoryTooSmall {
+        /// What the largest memory declares as its initial size.
+        needed: bytesize::ByteSize,
+        /// The limit in force.
+        limit: bytesize::ByteSize,
+        /// A note when the new value needs a restart (beyond the pool sized at start).
+        restart: &'static str,
+    },
     /// It was built against another major version of the interface.
     #[error("built for reef:policy@{found}, this host speaks {expected}")]
     WitVersion {
@@ -200,6 +212,29 @@ impl PluginRuntime {
         }
     }
 
+    /// What can be checked without compiling, in milliseconds even for a large component:
+    /// that it is a component, that it imports nothing outside the sandbox, and that its
+    /// memories fit the per-call limit when they start.
+    pub fn inspect(&self, bytes: &[u8]) -> Result<(), LoadError> {
+        let facts = sandbox::ComponentFacts::read(bytes).map_err(LoadError::Compile)?;
+        if let Some(import) = facts.imports.iter().find(|i| !sandbox::allowed_import(i)) {
+            return Err(LoadError::ForbiddenImport(import.clone()));
+        }
+        let limit = self.limits().max_memory as u64;
+        if facts.initial_memory > limit {
+            return Err(LoadError::MemoryTooSmall {
+                needed: bytesize::ByteSize::b(facts.initial_memory.next_multiple_of(1 << 20)),
+                limit: bytesize::ByteSize::b(limit),
+                restart: if facts.initial_memory > self.pool_memory as u64 {
+                    " (and restart: the instance pool is sized when the host starts)"
+                } else {
+                    ""
+                },
+            });
+        }
+        Ok(())
+    }
+
     /// Compiles and checks a component.
     pub fn load(self: &Arc<Self>, bytes: &[u8]) -> Result<WasmPolicy, LoadError> {
         let component = Component::new(&self.engine, bytes)
@@ -293,6 +328,16 @@ pub trait CodeCache {
     fn get(&self, digest: &str, engine: &str) -> Option<Vec<u8>>;
     /// Keeps code compiled for `digest` by engine `engine`.
     fn put(&self, digest: &str, engine: &str, code: &[u8]);
+}
+
+/// A cache that keeps nothing: every load compiles (`reef config check`, one-off checks).
+pub struct NoCodeCache;
+
+impl CodeCache for NoCodeCache {
+    fn get(&self, _digest: &str, _engine: &str) -> Option<Vec<u8>> {
+        None
+    }
+    fn put(&self, _digest: &str, _engine: &str, _code: &[u8]) {}
 }
 
 /// `sha256:<hex>` of a component.

@@ -177,6 +177,62 @@ pub fn restricted_linker(engine: &wasmtime::Engine) -> wasmtime::Result<Linker<C
     Ok(linker)
 }
 
+/// True for an import name inside [`ALLOWED_IMPORTS`].
+pub fn allowed_import(name: &str) -> bool {
+    ALLOWED_IMPORTS
+        .iter()
+        .any(|allowed| name.starts_with(allowed))
+}
+
+/// What a component's bytes say about it without compiling it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ComponentFacts {
+    /// The names the top-level component imports.
+    pub imports: Vec<String>,
+    /// The largest initial size of any core memory inside it, in bytes.
+    pub initial_memory: u64,
+}
+
+impl ComponentFacts {
+    /// Reads the facts off `bytes`; an error says why they are not a component.
+    pub fn read(bytes: &[u8]) -> Result<Self, String> {
+        use wasmparser::{Encoding, Parser, Payload};
+        let mut facts = Self::default();
+        // Nesting depth: 1 inside the top-level component, more inside what it embeds.
+        let mut depth = 0usize;
+        for payload in Parser::new(0).parse_all(bytes) {
+            let payload = payload.map_err(|e| e.to_string())?;
+            match payload {
+                Payload::Version { encoding, .. } => {
+                    if depth == 0 && encoding != Encoding::Component {
+                        return Err("a core WebAssembly module, not a component (build it for                              wasm32-wasip2, or wrap it with `wasm-tools component new`)"
+                            .into());
+                    }
+                    depth += 1;
+                }
+                Payload::End(_) => depth = depth.saturating_sub(1),
+                Payload::ComponentImportSection(reader) if depth == 1 => {
+                    for import in reader {
+                        let import = import.map_err(|e| e.to_string())?;
+                        facts.imports.push(import.name.name.to_owned());
+                    }
+                }
+                Payload::MemorySection(reader) => {
+                    for memory in reader {
+                        let memory = memory.map_err(|e| e.to_string())?;
+                        let bytes = memory
+                            .initial
+                            .saturating_mul(1u64 << memory.page_size_log2());
+                        facts.initial_memory = facts.initial_memory.max(bytes);
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(facts)
+    }
+}
+
 /// The first import of `component` outside [`ALLOWED_IMPORTS`], if any.
 pub fn forbidden_import(
     engine: &wasmtime::Engine,
@@ -186,11 +242,7 @@ pub fn forbidden_import(
         .component_type()
         .imports(engine)
         .map(|(name, _)| name.to_owned())
-        .find(|name| {
-            !ALLOWED_IMPORTS
-                .iter()
-                .any(|allowed| name.starts_with(allowed))
-        })
+        .find(|name| !allowed_import(name))
 }
 
 /// Versions of `reef:policy/types` the component imports (`0.1.0` of `reef:policy/types@0.1.0`).

@@ -237,7 +237,11 @@ mod tests {
             a.authorize(Some(&format!("Bearer   {secret}")), Scope::Read),
             Ok(Some("viewer".into()))
         );
-        for other in [format!("Basic {secret}"), format!("Bearer{secret}"), "Bearer ".into()] {
+        for other in [
+            format!("Basic {secret}"),
+            format!("Bearer{secret}"),
+            "Bearer ".into(),
+        ] {
             assert_eq!(
                 a.authorize(Some(&other), Scope::Read),
                 Err(AuthError::Missing),

@@ -50,9 +50,8 @@ pub fn normalise(text: &str) -> Result<String, PathEscape> {
 /// `root.join(relative)`, once sure that no symlink on the way leads out of `root`.
 /// `relative` must already be [`normalise`]d.
 pub fn check_symlinks(root: &Path, relative: &str) -> Result<PathBuf, PathEscape> {
-    let unreadable = |path: &Path, e: std::io::Error| {
-        PathEscape::Unreadable(format!("{}: {e}", path.display()))
-    };
+    let unreadable =
+        |path: &Path, e: std::io::Error| PathEscape::Unreadable(format!("{}: {e}", path.display()));
     let real_root = std::fs::canonicalize(root).map_err(|e| unreadable(root, e))?;
     let joined = root.join(relative);
     // The deepest ancestor that exists (as an entry: a dangling symlink counts) decides.

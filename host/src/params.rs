@@ -125,48 +125,48 @@ impl ParamSpec {
     }
 
     /// The value as the runner gets it (a path in its normal form), once every rule passed.
-    fn check(&self, name: &str, value: &str) -> Result<String, ParamError> {
-        if value.contains('\0') {
+    fn check(&self, name: &str, given: &str) -> Result<String, ParamError> {
+        if given.contains('\0') {
             return Err(ParamError::Nul(name.to_owned()));
         }
+        if given.len() > self.max_len {
+            return Err(ParamError::TooLong {
+                name: name.to_owned(),
+                len: given.len(),
+                max: self.max_len,
+            });
+        }
+        // The rules hold for what the runner will get; errors show what the caller sent.
         let value = match self.kind {
-            ParamKind::Text => value.to_owned(),
+            ParamKind::Text => given.to_owned(),
             ParamKind::Path => {
-                confined_path::normalise(value).map_err(|problem| ParamError::Path {
+                confined_path::normalise(given).map_err(|problem| ParamError::Path {
                     name: name.to_owned(),
-                    value: value.to_owned(),
+                    value: given.to_owned(),
                     problem,
                 })?
             }
         };
-        let value = value.as_str();
-        if value.len() > self.max_len {
-            return Err(ParamError::TooLong {
-                name: name.to_owned(),
-                len: value.len(),
-                max: self.max_len,
-            });
-        }
         if let Some(allowed) = &self.values
-            && !allowed.iter().any(|a| a == value)
+            && !allowed.contains(&value)
         {
             return Err(ParamError::NotAllowed {
                 name: name.to_owned(),
-                value: value.to_owned(),
+                value: given.to_owned(),
                 allowed: allowed.clone(),
             });
         }
         if let Some(pattern) = &self.pattern
-            && !pattern.is_match(value)
+            && !pattern.is_match(&value)
         {
             let shown = pattern.as_str();
             return Err(ParamError::NoMatch {
                 name: name.to_owned(),
-                value: value.to_owned(),
+                value: given.to_owned(),
                 pattern: shown[4..shown.len() - 2].to_owned(),
             });
         }
-        Ok(value.to_owned())
+        Ok(value)
     }
 }
 
@@ -343,7 +343,9 @@ mod tests {
             ("benchmarks/../../../etc/x.yml", PathEscape::ParentDir),
         ] {
             match resolve(bad) {
-                Err(ParamError::Path { name, problem: p, .. }) => {
+                Err(ParamError::Path {
+                    name, problem: p, ..
+                }) => {
                     assert_eq!(name, "benchmark");
                     assert_eq!(p, problem, "{bad}");
                 }

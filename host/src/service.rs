@@ -430,7 +430,10 @@ impl JobService {
         let state = match query.state.as_deref() {
             Some(s) => Some(JobState::parse(s).ok_or_else(|| {
                 let names: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
-                ServiceError::InvalidQuery(format!("state {s:?} is not one of {}", names.join(", ")))
+                ServiceError::InvalidQuery(format!(
+                    "state {s:?} is not one of {}",
+                    names.join(", ")
+                ))
             })?),
             None => None,
         };
@@ -451,8 +454,9 @@ impl JobService {
             )));
         }
         if let Some(cursor) = &query.cursor {
-            check_id(cursor)
-                .map_err(|_| ServiceError::InvalidQuery(format!("cursor {cursor:?} is not a job id")))?;
+            check_id(cursor).map_err(|_| {
+                ServiceError::InvalidQuery(format!("cursor {cursor:?} is not a job id"))
+            })?;
         }
         let filter = JobFilter {
             state,

@@ -6,10 +6,10 @@
 //! catches up from the store, so no event is skipped.
 
 use super::AppState;
+use super::extract::Query;
 use super::problem::{InvalidQuery, Problem};
 use crate::lifecycle::JobEvent;
 use crate::store::JobStore;
-use super::extract::Query;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};

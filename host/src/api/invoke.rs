@@ -3,10 +3,10 @@
 //! finishes within `wait` (200), or with the job and its `Location` when it does not (202).
 
 use super::AppState;
+use super::extract::{Body, Json, Path, Query};
 use super::jobs::{IdempotencyHeader, idempotency_key_of};
 use super::problem::{BodyTooLarge, Problem, UnknownRunner};
 use crate::service::{JobView, SubmitRequest};
-use super::extract::{Body, Json, Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,13 +1,13 @@
 //! Job and runner handlers: parse, call [`JobService`], format.
 
 use super::AppState;
+use super::extract::{Json, Path, Query};
 use super::problem::{BodyTooLarge, InvalidQuery, NoSuchJob, Problem, UnknownRunner};
 use crate::lifecycle::JobEvent;
 use crate::model::Job;
 use crate::service::{
     IdempotencyKey, JobPage, JobView, ListQuery, LogStream, RunnerView, SubmitRequest,
 };
-use super::extract::{Json, Path, Query};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

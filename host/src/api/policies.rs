@@ -1,11 +1,11 @@
 //! Policy registry handlers: upload, list, show, activate, roll back, delete.
 
+use super::extract::{ComponentBody, Json, Path, Query};
 use super::problem::{InvalidBody, NoSuchPolicyVersion, NoSuchSlot, Problem, SlotStateConflict};
 use super::{AppState, Principal};
 use crate::policy::live::CandidateMode;
 use crate::policy::registry::{PolicyVersion, SlotState};
 use crate::policy::slots::{PolicySlots, SlotView};
-use super::extract::{ComponentBody, Json, Path, Query};
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};

@@ -12,6 +12,7 @@ mod exact_size;
 mod load;
 mod validate;
 
+pub use exact_size::text as size_text;
 pub use load::{ConfigError, LoadedConfig};
 
 use bytesize::ByteSize;

@@ -104,7 +104,11 @@ pub fn validate(
     report.wit = Some(plugin.wit().to_owned());
     for case in corpus::builtin() {
         let outcome = corpus::run(&plugin, &case);
-        let error = outcome.answer.as_ref().err().map(|f| bounded(f.to_string()));
+        let error = outcome
+            .answer
+            .as_ref()
+            .err()
+            .map(|f| bounded(f.to_string()));
         if let Some(error) = &error {
             report.errors.push(format!(
                 "self-test '{}' ({}): {error}",

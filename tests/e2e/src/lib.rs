@@ -249,12 +249,12 @@ impl Reef {
             .open(&log_path)
             .expect("log");
         let mut command = Command::new(bin("reef"));
+        command.arg("serve").arg("--config").arg(config_path);
+        // An empty `listen` leaves the address to the config file.
+        if !listen.is_empty() {
+            command.arg("--listen").arg(listen);
+        }
         command
-            .arg("serve")
-            .arg("--config")
-            .arg(config_path)
-            .arg("--listen")
-            .arg(listen)
             .arg("--data-dir")
             .arg(dir.path().join("data"))
             .args(args)
@@ -296,6 +296,8 @@ impl Reef {
             .timeout_global(Some(Duration::from_secs(30)))
             .build()
             .new_agent();
+        // A host serving every address is reached over loopback.
+        let addr = addr.replace("0.0.0.0:", "127.0.0.1:");
         Ok(Reef {
             child: Some(child),
             url: format!("http://{addr}"),
@@ -339,6 +341,27 @@ impl Reef {
     /// `GET path`.
     pub fn get(&self, path: &str) -> Answer {
         self.request("GET", path, None)
+    }
+
+    /// `GET path` with extra headers.
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Answer {
+        self.send("GET", path, None, headers)
+    }
+
+    /// The value of a series of `/metrics`, named with its labels exactly as exposed (e.g.
+    /// `reef_http_connections` or `reef_config_reloads_total{result="failure"}`).
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        let prefix = format!("{series} ");
+        self.get("/metrics")
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    /// Path of the state database.
+    pub fn database(&self) -> PathBuf {
+        self.dir.path().join("data").join("reef.redb")
     }
 
     /// `PUT path` with raw bytes (e.g. a policy component).

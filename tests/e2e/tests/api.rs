@@ -46,7 +46,8 @@ fn bad_requests_get_problem_details_that_name_the_problem() {
         .assert_problem(400, "sleeping");
     reef.get("/v1/jobs?limit=0").assert_problem(400, "limit");
     reef.get("/v1/jobs?limit=-1").assert_problem(400, "limit");
-    reef.get("/v1/jobs?cursor=nope").assert_problem(400, "cursor");
+    reef.get("/v1/jobs?cursor=nope")
+        .assert_problem(400, "cursor");
     reef.get("/v1/nowhere").assert_problem(404, "/v1/nowhere");
     reef.request("DELETE", "/v1/jobs", None)
         .assert_problem(405, "DELETE");

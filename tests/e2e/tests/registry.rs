@@ -66,6 +66,25 @@ fn upload_activate_and_roll_back() {
         3,
         "the default retries again"
     );
+    // Each retry, and the requeue that carries it out, names the policy that decided it.
+    let events = reef.get(&format!("/v1/jobs/{id}/events")).json();
+    let decided: Vec<(&str, &str)> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["transition"] == "retry" || e["transition"] == "requeue")
+        .map(|e| {
+            (
+                e["transition"].as_str().unwrap(),
+                e["policy"].as_str().unwrap_or("none"),
+            )
+        })
+        .collect();
+    assert_eq!(decided.len(), 4, "{events}");
+    assert!(
+        decided.iter().all(|(_, by)| *by == embedded),
+        "{decided:?} should all name {embedded}"
+    );
     reef.post("/v1/policies/default/rollback", &json!({}))
         .assert_problem(409, "no earlier version");
 

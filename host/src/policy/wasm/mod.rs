@@ -68,10 +68,11 @@ pub enum LoadError {
         "needs {needed} of linear memory when it starts, more than policy.max_memory ({limit}): raise policy.max_memory to at least {needed}{restart}"
     )]
     MemoryTooSmall {
-        /// What the largest memory declares as its initial size.
-        needed: bytesize::ByteSize,
-        /// The limit in force.
-        limit: bytesize::ByteSize,
+        /// What the largest memory declares as its initial size, rounded up to whole MiB, as
+        /// the config writes sizes.
+        needed: String,
+        /// The limit in force, as the config writes sizes.
+        limit: String,
         /// A note when the new value needs a restart (beyond the pool sized at start).
         restart: &'static str,
     },
@@ -222,9 +223,10 @@ impl PluginRuntime {
         }
         let limit = self.limits().max_memory as u64;
         if facts.initial_memory > limit {
+            let size = |bytes: u64| crate::config::size_text(bytesize::ByteSize::b(bytes));
             return Err(LoadError::MemoryTooSmall {
-                needed: bytesize::ByteSize::b(facts.initial_memory.next_multiple_of(1 << 20)),
-                limit: bytesize::ByteSize::b(limit),
+                needed: size(facts.initial_memory.next_multiple_of(1 << 20)),
+                limit: size(limit),
                 restart: if facts.initial_memory > self.pool_memory as u64 {
                     " (and restart: the instance pool is sized when the host starts)"
                 } else {
@@ -500,6 +502,44 @@ mod tests {
         assert!(compatible("1.4.0", "1.0.0"));
         assert!(!compatible("2.0.0", "1.0.0"));
         assert!(!compatible("x", "0.1.0"));
+    }
+
+    #[test]
+    fn inspection_refuses_without_compiling() {
+        let runtime = PluginRuntime::new(CallLimits::default()).unwrap();
+        assert!(
+            runtime
+                .inspect(crate::policy::guarded::EMBEDDED_DEFAULT)
+                .is_ok()
+        );
+        let fixture = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../plugins/target/wasm32-wasip2/release")
+                .join(format!("{name}.wasm"));
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        };
+        match runtime.inspect(&fixture("reef_policy_fixture_reads_files")) {
+            Err(LoadError::ForbiddenImport(name)) => {
+                assert!(name.starts_with("wasi:filesystem/"), "{name}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let error = runtime
+            .inspect(&fixture("reef_policy_fixture_big_memory"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("more than policy.max_memory (16 MiB)") && error.contains("and restart"),
+            "{error}"
+        );
+        let core_module = b"\0asm\x01\0\0\0";
+        assert!(
+            matches!(runtime.inspect(core_module), Err(LoadError::Compile(e)) if e.contains("core WebAssembly module"))
+        );
+        assert!(matches!(
+            runtime.inspect(b"not wasm at all"),
+            Err(LoadError::Compile(_))
+        ));
     }
 
     #[test]

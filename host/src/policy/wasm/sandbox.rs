@@ -214,7 +214,11 @@ impl ComponentFacts {
                 Payload::ComponentImportSection(reader) if depth == 1 => {
                     for import in reader {
                         let import = import.map_err(|e| e.to_string())?;
-                        facts.imports.push(import.name.name.to_owned());
+                        // An imported type (how the world names `admit-input`, say) grants
+                        // nothing; instances and functions are what a sandbox must allow.
+                        if !matches!(import.ty, wasmparser::ComponentTypeRef::Type(_)) {
+                            facts.imports.push(import.name.name.to_owned());
+                        }
                     }
                 }
                 Payload::MemorySection(reader) => {

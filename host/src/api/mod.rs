@@ -123,16 +123,17 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         .with_state(state)
 }
 
-/// Every error answer is a problem: one that is not yet (a rejection of a layer, or of an
-/// extractor a handler forgot to wrap) becomes one, its text as the detail.
+/// Every error answer is a problem or a JSON document of its own (`/readyz`'s 503): one in plain
+/// text or without a body (a rejection of a layer, or of an extractor a handler forgot to wrap)
+/// becomes a problem, its text as the detail.
 async fn problem_only(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    let is_problem = response
+    let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -38,16 +38,20 @@ pub struct SubmitRequest {
     pub runner: String,
     /// Parameter values (strings, numbers or booleans).
     #[serde(default)]
-    #[schema(value_type = BTreeMap<String, Object>)]
+    #[schema(schema_with = crate::api::openapi::params_schema)]
     pub params: serde_json::Map<String, serde_json::Value>,
-    /// Labels.
+    /// Labels: at most 32; keys of 1 to 64 letters, digits, `_`, `.`, `-`, `/`; values of at most
+    /// 256 bytes without NUL.
     #[serde(default)]
+    #[schema(schema_with = crate::api::openapi::labels_schema)]
     pub labels: BTreeMap<String, String>,
-    /// Priority; higher runs sooner.
+    /// Priority; higher runs sooner (a 32-bit integer).
     #[serde(default)]
+    #[schema(minimum = -2147483648, maximum = 2147483647)]
     pub priority: Option<i32>,
-    /// Tenant.
+    /// Tenant (default `default`): 1 to 64 letters, digits, `_`, `.`, `-`, `/`.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9_./-]{1,64}$", max_length = 64)]
     pub tenant: Option<String>,
 }
 

@@ -103,8 +103,8 @@ pub struct LastEventId {
     tag = "jobs",
     params(EventParams, LastEventId),
     responses(
-        (status = 200, description = "Server-sent events, one per state change: `id` is the sequence number, `event` the transition, `data` a JobEvent.",
-            body = JobEvent, content_type = "text/event-stream"),
+        (status = 200, description = "Server-sent events, one per state change: `id` is the sequence number, `event` the transition, `data` a `JobEvent` as JSON. The stream stays open; comments keep it alive.",
+            body = String, content_type = "text/event-stream"),
         InvalidQuery,
     ),
     security(("bearer" = ["read"])),

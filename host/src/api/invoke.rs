@@ -25,7 +25,11 @@ pub const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 #[serde(deny_unknown_fields)]
 pub struct InvokeParams {
     /// How long to wait for the job to finish, e.g. `30s`, `2m`, `1500ms` (default 30s, at
-    /// most 10m; `0s` answers at once).
+    /// most 10m; `0s` answers at once; more is a 400).
+    #[param(
+        pattern = r"^\s*([0-9]+\s*(nsec|ns|usec|us|msec|ms|seconds|second|sec|s|minutes|minute|min|m)\s*)+$",
+        max_length = 64
+    )]
     wait: Option<String>,
 }
 

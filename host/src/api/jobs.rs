@@ -28,6 +28,7 @@ use serde::{Deserialize, Serialize};
                 ("idempotent-replayed" = String, description = "`true` when an earlier request with this key created the job"),
             )),
         (status = 400, description = "Malformed JSON or Idempotency-Key.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body was not sent with `Content-Type: application/json`.", body = Problem, content_type = "application/problem+json"),
         UnknownRunner,
         BodyTooLarge,
         (status = 422, description = "A parameter, label or tenant was refused, the policy rejected the job, or the Idempotency-Key was used for another request.", body = Problem, content_type = "application/problem+json"),
@@ -63,8 +64,13 @@ const MAX_KEY_LEN: usize = 255;
 #[allow(dead_code)] // only its documentation is used; handlers read the header map
 pub struct IdempotencyHeader {
     /// A replay with the same key and body returns the same job; the same key with another
-    /// body is refused (422). 1 to 255 visible ASCII characters.
-    #[param(rename = "Idempotency-Key")]
+    /// body is refused (422). 1 to 255 visible ASCII characters (anything else is a 400).
+    #[param(
+        rename = "Idempotency-Key",
+        pattern = r"^[\x21-\x7E]{1,255}$",
+        min_length = 1,
+        max_length = 255
+    )]
     idempotency_key: Option<String>,
 }
 
@@ -118,6 +124,7 @@ pub struct ListParams {
     /// Only jobs with this label, `key=value`.
     label: Option<String>,
     /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -132,8 +139,7 @@ pub struct ListParams {
     params(ListParams),
     responses(
         (status = 200, description = "A page of jobs, newest first.", body = JobPage),
-        (status = 400, description = "Unknown query parameter.", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter, limit or cursor.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown query parameter, or a filter, limit or cursor that does not parse or is out of range.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
 )]

@@ -10,7 +10,9 @@ use super::{config, events, health, invoke, jobs, policies};
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
@@ -92,7 +94,19 @@ impl utoipa::Modify for Conventions {
     }
 }
 
+/// What every operation can answer beyond its own responses, by what it takes: a path or query
+/// that cannot be read (400), a body too slow or too large (408, 413), and, for any operation,
+/// 503 (the store failed, the host is stopping, or `server.max_connections` are open).
 fn add_common_problems(operation: &mut Operation) {
+    let takes = |location: ParameterIn| {
+        operation
+            .parameters
+            .iter()
+            .flatten()
+            .any(|p| p.parameter_in == location)
+    };
+    let (path, query) = (takes(ParameterIn::Path), takes(ParameterIn::Query));
+    let body = operation.request_body.is_some();
     let mut add = |status: &str, description: &str| {
         let response = ResponseBuilder::new()
             .description(description)
@@ -112,11 +126,57 @@ fn add_common_problems(operation: &mut Operation) {
     if operation.security.is_some() {
         add("401", "No bearer token, or not a valid one.");
         add("403", "The token lacks the scope this call needs.");
+    }
+    if path || query {
         add(
-            "503",
-            "The state store failed (the request had no effect), or the host is stopping.",
+            "400",
+            "A path or query parameter that cannot be read (not UTF-8, not of its type, unknown, or out of range).",
         );
     }
+    if body {
+        add(
+            "408",
+            "The body did not arrive within `server.body_timeout`.",
+        );
+        add("413", "The body is larger than its limit.");
+    }
+    add(
+        "503",
+        "The state store failed (the request had no effect), the host is stopping, or it has `server.max_connections` open.",
+    );
+}
+
+/// The schema of a submit's `params`: scalar values by name.
+pub fn params_schema() -> Object {
+    let scalar = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
+    let value = utoipa::openapi::schema::OneOfBuilder::new()
+        .item(scalar(Type::String))
+        .item(scalar(Type::Number))
+        .item(scalar(Type::Boolean))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(RefOr::T(Schema::OneOf(value))))
+        .build()
+}
+
+/// The schema of a submit's `labels`, with the rules the server enforces.
+pub fn labels_schema() -> Object {
+    use crate::service::{MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_NAME_LEN};
+    let value = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(MAX_LABEL_VALUE_LEN))
+        .pattern(Some(r"^[^\x00]*$"));
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!("^[A-Za-z0-9_./-]{{1,{MAX_NAME_LEN}}}$")))
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(value))
+        .property_names(Some(key))
+        .max_properties(Some(MAX_LABELS))
+        .build()
 }
 
 /// The document, built once.

@@ -1,7 +1,9 @@
 //! Policy registry handlers: upload, list, show, activate, roll back, delete.
 
 use super::extract::{ComponentBody, Json, Path, Query};
-use super::problem::{InvalidBody, NoSuchPolicyVersion, NoSuchSlot, Problem, SlotStateConflict};
+use super::problem::{
+    InvalidBody, NoSuchPolicyVersion, NoSuchSlot, Problem, SlotStateConflict, UnreadableJson,
+};
 use super::{AppState, Principal};
 use crate::policy::live::CandidateMode;
 use crate::policy::registry::{PolicyVersion, SlotState};
@@ -169,6 +171,7 @@ pub struct ActivateRequest {
         NoSuchPolicyVersion,
         SlotStateConflict,
         InvalidBody,
+        UnreadableJson,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -256,6 +259,7 @@ pub struct ShadowRequest {
         NoSuchPolicyVersion,
         SlotStateConflict,
         InvalidBody,
+        UnreadableJson,
     ),
     security(("bearer" = ["admin"])),
 )]
@@ -280,6 +284,7 @@ pub struct CanaryRequest {
     /// Digest of a stored, valid version.
     digest: String,
     /// Share of jobs it decides, 0 to 100.
+    #[schema(minimum = 0, maximum = 100)]
     percent: u8,
 }
 
@@ -296,6 +301,7 @@ pub struct CanaryRequest {
         NoSuchPolicyVersion,
         SlotStateConflict,
         InvalidBody,
+        UnreadableJson,
     ),
     security(("bearer" = ["admin"])),
 )]

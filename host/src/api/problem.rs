@@ -120,6 +120,26 @@ pub struct BodyTooLarge(pub Problem);
 )]
 pub struct InvalidBody(pub Problem);
 
+/// 400 and 415 on a JSON body that cannot be read: not JSON, or not sent as
+/// `Content-Type: application/json`.
+#[derive(utoipa::IntoResponses)]
+pub enum UnreadableJson {
+    /// Not JSON.
+    #[response(
+        status = 400,
+        description = "The body is not JSON.",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    /// Not sent as JSON.
+    #[response(
+        status = 415,
+        description = "The body was not sent with `Content-Type: application/json`.",
+        content_type = "application/problem+json"
+    )]
+    NotJson(Problem),
+}
+
 /// 404 on a policy slot name that names no slot.
 #[derive(utoipa::IntoResponses)]
 #[response(

@@ -13,6 +13,7 @@ pub mod confined_path;
 pub mod dir_watch;
 pub mod engine;
 pub mod http_server;
+pub mod json_integer;
 pub mod lifecycle;
 pub mod metrics;
 pub mod model;

@@ -46,7 +46,7 @@ pub struct SubmitRequest {
     #[schema(schema_with = crate::api::openapi::labels_schema)]
     pub labels: BTreeMap<String, String>,
     /// Priority; higher runs sooner (a 32-bit integer).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::json_integer::optional")]
     #[schema(minimum = -2147483648, maximum = 2147483647)]
     pub priority: Option<i32>,
     /// Tenant (default `default`): 1 to 64 letters, digits, `_`, `.`, `-`, `/`.

@@ -33,8 +33,10 @@ def summarize(path: Path) -> None:
             print(f"         {operation}")
     for error in report.get("errors") or []:
         print(f"    ERROR {error['title']} x{error['count']}")
-    for warning in report.get("warnings") or []:
-        print(f"    warning: {warning}")
+    warnings = report.get("warnings") or {}
+    for name, operations in warnings.items() if isinstance(warnings, dict) else []:
+        if operations:
+            print(f"    warning {name}: {', '.join(operations)}")
 
 
 def main() -> None:

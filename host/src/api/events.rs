@@ -7,11 +7,11 @@
 
 use super::AppState;
 use super::extract::Query;
-use super::problem::{InvalidQuery, Problem};
+use super::problem::Problem;
 use crate::lifecycle::JobEvent;
 use crate::store::JobStore;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde::Deserialize;
@@ -105,7 +105,7 @@ pub struct LastEventId {
     responses(
         (status = 200, description = "Server-sent events, one per state change: `id` is the sequence number, `event` the transition, `data` a `JobEvent` as JSON. The stream stays open; comments keep it alive.",
             body = String, content_type = "text/event-stream"),
-        InvalidQuery,
+        (status = 400, description = "A query parameter or `Last-Event-ID` that is not an event id.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["read"])),
 )]
@@ -116,8 +116,20 @@ pub async fn stream(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Problem> {
     let last_event_id = headers
         .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid-header",
+                        "Last-Event-ID must be the id of an event: a whole number from 0",
+                    )
+                })
+        })
+        .transpose()?;
     let resume = last_event_id.or(params.after);
     let store = state.jobs.store().clone();
     // Subscribe before reading the store, so nothing committed in between is missed.

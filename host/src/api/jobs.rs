@@ -118,15 +118,18 @@ fn idempotency_key(
 pub struct ListParams {
     /// Only jobs in this state: `queued`, `running`, `retry_wait`, `succeeded`, `failed`,
     /// `cancelled`.
+    #[param(inline, value_type = Option<crate::lifecycle::JobState>)]
     state: Option<String>,
     /// Only jobs of this runner.
     runner: Option<String>,
     /// Only jobs with this label, `key=value`.
+    #[param(pattern = r"^[^=]*=[\s\S]*$")]
     label: Option<String>,
     /// Page size, 1 to 1000 (default 50).
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (a job id).
+    #[param(pattern = r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
     cursor: Option<String>,
 }
 

@@ -7,6 +7,7 @@ mod health;
 mod invoke;
 mod jobs;
 pub mod openapi;
+mod openapi_finish;
 mod policies;
 pub mod problem;
 

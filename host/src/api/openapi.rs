@@ -179,9 +179,12 @@ pub fn labels_schema() -> Object {
         .build()
 }
 
-/// The document, built once.
-static DOCUMENT: LazyLock<String> =
-    LazyLock::new(|| ApiDoc::openapi().to_json().unwrap_or_default());
+/// The document, built once: derived by utoipa, then finished ([`super::openapi_finish`]).
+static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    let mut document = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    super::openapi_finish::finish(&mut document);
+    document.to_string()
+});
 
 /// `GET /openapi.json`
 #[utoipa::path(
@@ -225,6 +228,42 @@ mod tests {
             "routes missing from ApiDoc (annotate the handler with #[utoipa::path] and list it \
              in ApiDoc's paths): {missing:?}; documented but not routed: {extra:?}"
         );
+    }
+
+    #[test]
+    fn the_documented_wait_is_the_one_the_server_parses() {
+        let document = document();
+        let parameters = document["paths"]["/v1/runners/{name}/invoke"]["post"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let wait = parameters.iter().find(|p| p["name"] == "wait").unwrap();
+        assert_eq!(wait["schema"]["pattern"], super::super::invoke::WAIT_PATTERN);
+    }
+
+    #[test]
+    fn links_name_operations_that_exist() {
+        let document = document();
+        let ids: BTreeSet<String> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|item| item.as_object().unwrap().values())
+            .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+            .collect();
+        let mut linked = 0;
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                for response in operation["responses"].as_object().into_iter().flat_map(|r| r.values()) {
+                    for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                        let target = link["operationId"].as_str().unwrap();
+                        assert!(ids.contains(target), "a link names {target}");
+                        linked += 1;
+                    }
+                }
+            }
+        }
+        assert!(linked >= 12, "{linked} links");
     }
 
     #[test]

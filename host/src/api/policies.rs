@@ -285,6 +285,7 @@ pub struct CanaryRequest {
     digest: String,
     /// Share of jobs it decides, 0 to 100.
     #[schema(minimum = 0, maximum = 100)]
+    #[serde(deserialize_with = "crate::json_integer::exact")]
     percent: u8,
 }
 

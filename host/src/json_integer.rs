@@ -2,8 +2,8 @@
 //! `1.0` is as good as `1`. serde refuses `1.0` for an `i32`; the API's integer fields read
 //! through these functions instead, so that the server accepts what its document allows.
 
-use serde::de::{Deserializer, Error};
 use serde::Deserialize;
+use serde::de::{Deserializer, Error};
 
 /// An integer of type `T`, written as an integral JSON number.
 pub fn exact<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -66,11 +66,27 @@ mod tests {
         assert_eq!(parse(r#"{"priority": null}"#).unwrap().priority, None);
         assert_eq!(parse(r#"{}"#).unwrap().priority, None);
         assert_eq!(parse(r#"{"priority": -7}"#).unwrap().priority, Some(-7));
-        assert!(parse(r#"{"priority": 1.5}"#).unwrap_err().contains("not an integer"));
+        assert!(
+            parse(r#"{"priority": 1.5}"#)
+                .unwrap_err()
+                .contains("not an integer")
+        );
         assert!(parse(r#"{"priority": "1"}"#).is_err());
-        assert!(parse(r#"{"priority": 3000000000}"#).unwrap_err().contains("out of range"));
-        assert!(parse(r#"{"percent": 256}"#).unwrap_err().contains("out of range"));
-        assert!(parse(r#"{"percent": -1}"#).unwrap_err().contains("out of range"));
+        assert!(
+            parse(r#"{"priority": 3000000000}"#)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse(r#"{"percent": 256}"#)
+                .unwrap_err()
+                .contains("out of range")
+        );
+        assert!(
+            parse(r#"{"percent": -1}"#)
+                .unwrap_err()
+                .contains("out of range")
+        );
         assert!(parse(r#"{"priority": 1e300}"#).is_err());
     }
 }

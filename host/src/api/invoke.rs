@@ -22,7 +22,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(10 * 60);
 /// The `wait` values accepted: one whole number of milliseconds, seconds or minutes, at most
 /// [`MAX_WAIT`]. The OpenAPI document states the same pattern, so the two cannot disagree (a
 /// test compares them).
-pub const WAIT_PATTERN: &str = r"^(([0-9]{1,5}|[1-5][0-9]{5}|600000)ms|([0-9]{1,2}|[1-5][0-9]{2}|600)s|([0-9]|10)m)$";
+pub const WAIT_PATTERN: &str =
+    r"^(([0-9]{1,5}|[1-5][0-9]{5}|600000)ms|([0-9]{1,2}|[1-5][0-9]{2}|600)s|([0-9]|10)m)$";
 
 static WAIT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
     regex::Regex::new(WAIT_PATTERN).unwrap_or_else(|e| unreachable!("WAIT_PATTERN: {e}"))
@@ -189,7 +190,15 @@ mod tests {
             );
         }
         for bad in [
-            "", "soon", "30", "-1s", "1 fortnight", " 30s", "30s ", "2m 30s", "1.5s",
+            "",
+            "soon",
+            "30",
+            "-1s",
+            "1 fortnight",
+            " 30s",
+            "30s ",
+            "2m 30s",
+            "1.5s",
             "99999999999999999999999s",
         ] {
             assert!(

@@ -238,7 +238,10 @@ mod tests {
             .unwrap()
             .clone();
         let wait = parameters.iter().find(|p| p["name"] == "wait").unwrap();
-        assert_eq!(wait["schema"]["pattern"], super::super::invoke::WAIT_PATTERN);
+        assert_eq!(
+            wait["schema"]["pattern"],
+            super::super::invoke::WAIT_PATTERN
+        );
     }
 
     #[test]
@@ -254,8 +257,16 @@ mod tests {
         let mut linked = 0;
         for item in document["paths"].as_object().unwrap().values() {
             for operation in item.as_object().unwrap().values() {
-                for response in operation["responses"].as_object().into_iter().flat_map(|r| r.values()) {
-                    for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                for response in operation["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|r| r.values())
+                {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
                         let target = link["operationId"].as_str().unwrap();
                         assert!(ids.contains(target), "a link names {target}");
                         linked += 1;

@@ -142,7 +142,11 @@ fn links(document: &mut Value) {
         "/paths/~1v1~1policies~1{name}/put/responses/201",
         &version_links,
     );
-    add(document, "/paths/~1v1~1runners/get/responses/200", &runner_links);
+    add(
+        document,
+        "/paths/~1v1~1runners/get/responses/200",
+        &runner_links,
+    );
 }
 
 /// Example requests, as the development preset would take them.

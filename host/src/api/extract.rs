@@ -149,20 +149,17 @@ where
     type Rejection = Problem;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        let timeout = request.extensions().get::<BodyTimeout>().copied();
-        let read = async move {
-            match axum::body::Bytes::from_request(request, state).await {
-                Ok(bytes) => Ok(Self(bytes)),
-                Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                    Err(Problem::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "body-too-large",
-                        "the component is larger than policy.max_upload",
-                    ))
-                }
-                Err(rejection) => Err(Problem::from(rejection)),
+        match Body::from_request(request, state).await {
+            Ok(Body(bytes)) => Ok(Self(bytes)),
+            // The upload route's own limit: say which one.
+            Err(problem) if problem.status == StatusCode::PAYLOAD_TOO_LARGE.as_u16() => {
+                Err(Problem::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    "the component is larger than policy.max_upload",
+                ))
             }
-        };
-        with_timeout(timeout, read).await
+            Err(problem) => Err(problem),
+        }
     }
 }

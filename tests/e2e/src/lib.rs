@@ -359,6 +359,12 @@ impl Reef {
             .and_then(|v| v.trim().parse().ok())
     }
 
+    /// The first page of `GET /v1/jobs`.
+    pub fn jobs(&self) -> Vec<Value> {
+        let page = self.get("/v1/jobs").json();
+        page["jobs"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Path of the state database.
     pub fn database(&self) -> PathBuf {
         self.dir.path().join("data").join("reef.redb")

@@ -5,7 +5,7 @@
 # checked to be current.
 #
 # Usage: scripts/build-plugins.sh [--update-embedded]
-#   --update-embedded  also copy the default policy to host/assets/default-policy.wasm
+#   --update-embedded  also copy the default policy to host/policy/assets/default-policy.wasm
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
@@ -19,8 +19,8 @@ cargo build --manifest-path plugins/Cargo.toml --release --target wasm32-wasip2 
 
 out="$root/plugins/target/wasm32-wasip2/release"
 if [[ "${1:-}" == "--update-embedded" ]]; then
-    mkdir -p host/assets
-    cp "$out/reef_default_policy.wasm" host/assets/default-policy.wasm
-    echo "updated host/assets/default-policy.wasm"
+    mkdir -p host/policy/assets
+    cp "$out/reef_default_policy.wasm" host/policy/assets/default-policy.wasm
+    echo "updated host/policy/assets/default-policy.wasm"
 fi
 ls "$out"/*.wasm

@@ -4,7 +4,7 @@
     deploy-checks.py compose        deploy/compose.yaml, the files it mounts, the Prometheus and
                                     Grafana provisioning it wires up, the Dockerfile's COPY sources
     deploy-checks.py env REEF_BIN   deploy/reef.env.example against what REEF_BIN (a built `reef`)
-                                    and host/src read
+                                    and host/*/src read
 
 Each check prints what is wrong, one line per problem, and exits 1 if anything is.
 """
@@ -412,14 +412,14 @@ def check_env(binary: str) -> None:
 
     # Process-level variables reef's source reads, and the token secrets of config/prod.toml.
     source_vars = set()
-    for path in (ROOT / "host" / "src").rglob("*.rs"):
+    for path in (ROOT / "host").glob("*/src/**/*.rs"):
         source_vars |= set(re.findall(r'"(REEF_[A-Z0-9_]+)"', path.read_text()))
     for var in sorted(source_vars):
         if var in SET_FOR_RUNNERS:
             if not re.search(rf"\b{var}\b", text):
                 problem(f"{var} (set by reef for runners) is not mentioned")
         elif var not in listed:
-            problem(f"missing {var} (named in host/src)")
+            problem(f"missing {var} (named in host/*/src)")
     prod = tomllib.loads((ROOT / "config" / "prod.toml").read_text())
     for token in prod.get("auth", {}).get("tokens", []):
         var = token.get("token_env")

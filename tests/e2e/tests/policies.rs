@@ -59,7 +59,7 @@ fn the_embedded_default_policy_is_active_and_named_by_digest() {
     assert_eq!(active["wit"], "reef:policy@0.1.0");
     let asset = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../host/assets/default-policy.wasm"
+        "/../../host/policy/assets/default-policy.wasm"
     ))
     .unwrap();
     assert_eq!(active["digest"], format!("sha256:{}", sha256_hex(&asset)));

@@ -234,7 +234,7 @@ fn the_log_level_changes_live() {
     let dir = tempfile::tempdir().unwrap();
     // Quiet but for the line that tells the harness where reef listens.
     let quiet = demo_config(&format!(
-        "{UNWATCHED}[telemetry]\nlog_level = \"warn,reef::server=info\"\n"
+        "{UNWATCHED}[telemetry]\nlog_level = \"warn,reef_server::server=info\"\n"
     ));
     let reef = Reef::start_in(dir, &quiet, &[("REEF_LOG", "")]);
     let first = reef.submit("demo", json!({"benchmark": benchmark("success.yml")}));

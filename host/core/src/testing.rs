@@ -1,0 +1,15 @@
+//! Builders for the tests of reef's crates (the `testing` feature; never in a build of the host).
+
+use crate::model::Job;
+use crate::time::Timestamp;
+use std::collections::BTreeMap;
+
+/// A queued job of runner `demo`, with a fixed id.
+pub fn job() -> Job {
+    Job::queued(
+        "01J0000000000000000000000A".into(),
+        "demo",
+        BTreeMap::new(),
+        Timestamp(1),
+    )
+}

@@ -1,0 +1,465 @@
+//! Starting attempts (durable first, then the shim) and finishing them (judge, ask the policy,
+//! commit the outcome).
+
+use super::{Command, Engine, EngineError, RunningAttempt};
+use crate::metrics::{FailureLabels, OutcomeLabels, RunnerLabel};
+use crate::supervisor::LaunchError;
+use crate::trace::PolicyCall;
+use reef_core::lifecycle::{JobState, Transition};
+use reef_core::model::{Attempt, AttemptState, Job};
+use reef_core::outcome::{self, Verdict};
+use reef_core::runner::RunnerSpec;
+use reef_core::scheduler::{Candidate, Pick, RunningView};
+use reef_core::time::Timestamp;
+use reef_policy::{ExitDecision, ExitInput, PickInput, PlanInput, Policy};
+use reef_shim::ExitRecord;
+use reef_store::Change;
+use std::cell::RefCell;
+
+impl Engine {
+    pub(super) fn schedule(&mut self) {
+        let pick = PolicyPick {
+            policy: self.policy.as_ref(),
+            max_concurrency: self.scheduler.limits().global,
+            calls: self.tracer.enabled().then(|| RefCell::new(Vec::new())),
+        };
+        let started = self.scheduler.next(&pick);
+        let picks = pick.calls.map(RefCell::into_inner).unwrap_or_default();
+        for candidate in started {
+            let pick = picks
+                .iter()
+                .find(|(_, chosen)| chosen.contains(&candidate.job_id))
+                .map(|(call, _)| call);
+            if let Err(error) = self.start_attempt(&candidate, pick) {
+                tracing::error!(job_id = candidate.job_id, %error, "could not start an attempt; it stays queued");
+                self.scheduler.release(&candidate.job_id);
+                self.scheduler.enqueue(candidate);
+            }
+        }
+    }
+
+    fn start_attempt(
+        &mut self,
+        candidate: &Candidate,
+        pick: Option<&PolicyCall>,
+    ) -> Result<(), EngineError> {
+        let mut job = self.load(&candidate.job_id)?;
+        if job.state != JobState::Queued {
+            self.scheduler.release(&job.id);
+            return Ok(());
+        }
+        let Some(runner) = self.runners.get(&job.runner).cloned() else {
+            self.scheduler.release(&job.id);
+            return Ok(());
+        };
+        let n = job.attempt_count + 1;
+        let history = self.history(&job)?;
+        let now = Timestamp::now();
+        // Queued since its last transition (submit, or the end of a retry wait).
+        self.metrics
+            .queue_wait
+            .get_or_create(&RunnerLabel {
+                runner: job.runner.clone(),
+            })
+            .observe(now.since(job.updated_at).as_secs_f64());
+        let (plan, plan_call) = PolicyCall::time("plan", || {
+            let decided = self.policy.plan(&PlanInput {
+                job: reef_policy::inputs::job(&job),
+                runner: reef_policy::inputs::runner(&runner),
+                attempt: n,
+                history,
+                now_ms: now.0,
+                seed: reef_policy::inputs::seed(),
+            });
+            (decided.answer, decided.by)
+        });
+        let queued_since = job.updated_at;
+        let mut event = job
+            .apply(Transition::Start { attempt: n }, now)
+            .expect("queued → running is allowed");
+        event.policy = Some(plan_call.by.clone());
+        let attempt = Attempt::started(n, now, plan.timeout_ms, plan.kill_grace_ms);
+        // Durable before the process exists: a crash after this point finds the attempt.
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: Some(attempt),
+            events: vec![event],
+        }])?;
+        let tx = self.tx.clone();
+        let job_id = job.id.clone();
+        let launching = std::time::Instant::now();
+        self.tracer.started(&job, queued_since, n, pick, &plan_call);
+        let traceparent = self.tracer.traceparent(&job, n);
+        let launched = self.supervisor.launch(&job, &runner, n, plan, traceparent);
+        self.metrics
+            .spawn_latency
+            .observe(launching.elapsed().as_secs_f64());
+        match launched {
+            Ok(mut launched) => {
+                tracing::info!(
+                    job_id,
+                    attempt = n,
+                    shim_pid = launched.identity.pid,
+                    "attempt started"
+                );
+                self.running.insert(
+                    job_id.clone(),
+                    RunningAttempt {
+                        attempt: n,
+                        shim: Some(launched.identity),
+                    },
+                );
+                let exit_record = self.supervisor.layout().paths(&job_id, n).exit_record;
+                tokio::spawn(async move {
+                    let _ = launched.child.wait().await;
+                    let record = ExitRecord::read(&exit_record).ok().flatten();
+                    let _ = tx.send(Command::AttemptEnded {
+                        job_id,
+                        attempt: n,
+                        record,
+                    });
+                });
+            }
+            Err(error) => {
+                tracing::warn!(job_id, attempt = n, %error, "attempt could not be launched");
+                self.running.insert(
+                    job_id.clone(),
+                    RunningAttempt {
+                        attempt: n,
+                        shim: None,
+                    },
+                );
+                let now = Timestamp::now().0;
+                let record = ExitRecord {
+                    version: reef_shim::protocol::PROTOCOL_VERSION,
+                    spawn_error: Some(match error {
+                        LaunchError::ProgramNotFound(_) => error.to_string(),
+                        LaunchError::Io { .. } => format!("host: {error}"),
+                    }),
+                    started_at_ms: now,
+                    ended_at_ms: now,
+                    ..Default::default()
+                };
+                let _ = tx.send(Command::AttemptEnded {
+                    job_id,
+                    attempt: n,
+                    record: Some(record),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn finish(
+        &mut self,
+        job_id: &str,
+        n: u32,
+        record: Option<ExitRecord>,
+    ) -> Result<(), EngineError> {
+        let mut job = self.load(job_id)?;
+        if job.state != JobState::Running || job.attempt_count != n {
+            // Already finished (a duplicate notice after recovery).
+            self.release(job_id, n);
+            return Ok(());
+        }
+        let mut attempt = tokio::task::block_in_place(|| self.store.attempt(job_id, n))?
+            .unwrap_or_else(|| Attempt::started(n, job.updated_at, 0, 0));
+        let runner = self.runners.get(&job.runner).cloned();
+        let now = Timestamp::now();
+        let verdict = match &record {
+            Some(record) => {
+                fill_from_record(&mut attempt, record);
+                let read = runner
+                    .as_ref()
+                    .map(|r| self.read_result(r, &job, n, attempt.started_at))
+                    .unwrap_or_default();
+                attempt.success = read.success;
+                attempt.score = read.score;
+                attempt.result = read.value;
+                attempt.result_error = read.error;
+                outcome::judge(record, attempt.success)
+            }
+            None => {
+                // The shim is gone without a record (killed, or the machine rebooted): whatever
+                // it supervised may still run, orphaned. Nothing of a lost attempt may survive.
+                let killed = self.supervisor.kill_orphans(&job.id, n);
+                if killed > 0 {
+                    tracing::warn!(
+                        job_id,
+                        attempt = n,
+                        killed,
+                        "killed processes left by a lost attempt"
+                    );
+                }
+                attempt.ended_at = Some(now);
+                Verdict::Failed {
+                    reason: "lost".into(),
+                    retryable: true,
+                }
+            }
+        };
+        let mut on_exit = None;
+        let transition = if job.cancel_requested && verdict != Verdict::Succeeded
+            || verdict == Verdict::Cancelled
+        {
+            attempt.state = AttemptState::Cancelled;
+            Transition::Cancel
+        } else {
+            attempt.state = match (&verdict, &record) {
+                (Verdict::Succeeded, _) => AttemptState::Succeeded,
+                (_, None) => AttemptState::Lost,
+                _ => AttemptState::Failed,
+            };
+            if let Verdict::Failed { reason, .. } = &verdict {
+                attempt.reason = Some(reason.clone());
+            }
+            let succeeded = verdict == Verdict::Succeeded;
+            let decision = match &runner {
+                Some(runner) => {
+                    let input = self.exit_input(&job, runner, &attempt, now)?;
+                    let (answer, call) = PolicyCall::time("on_exit", || {
+                        let decided = self.policy.on_exit(&input);
+                        (decided.answer, decided.by)
+                    });
+                    on_exit = Some(call);
+                    answer
+                }
+                None => ExitDecision::Accept,
+            };
+            let verdict_reason = match &verdict {
+                Verdict::Failed { reason, .. } => reason.clone(),
+                _ => "cancelled".to_owned(),
+            };
+            match decision {
+                ExitDecision::Accept if succeeded => Transition::Succeed,
+                ExitDecision::Accept => Transition::Fail {
+                    reason: verdict_reason,
+                },
+                ExitDecision::Retry(after_ms) => Transition::Retry {
+                    reason: if succeeded {
+                        "policy:retry".to_owned()
+                    } else {
+                        verdict_reason
+                    },
+                    at: now.plus(std::time::Duration::from_millis(after_ms)),
+                },
+                ExitDecision::GiveUp(reason) => Transition::Fail { reason },
+            }
+        };
+        let mut event = job
+            .apply(transition, now)
+            .expect("a running job can end any way");
+        event.policy = on_exit.as_ref().map(|call| call.by.clone());
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: Some(attempt.clone()),
+            events: vec![event],
+        }])?;
+        tracing::info!(job_id, attempt = n, state = %job.state, reason = job.reason.as_deref().unwrap_or(""), "attempt ended");
+        self.count_end(&job, &attempt);
+        self.tracer.attempt_ended(&job, &attempt, on_exit.as_ref());
+        self.release(job_id, n);
+        if job.state == JobState::RetryWait {
+            self.arm_retry(&job);
+        }
+        Ok(())
+    }
+
+    /// Finished attempts of a job since its last re-drive, oldest first, as the policy sees them.
+    fn history(&self, job: &Job) -> Result<Vec<reef_policy::PolicyAttempt>, EngineError> {
+        let attempts = tokio::task::block_in_place(|| self.store.attempts(&job.id))?;
+        Ok(attempts
+            .iter()
+            .filter(|a| a.state != AttemptState::Running && a.n > job.redriven_after)
+            .map(reef_policy::inputs::attempt)
+            .collect())
+    }
+
+    fn exit_input(
+        &self,
+        job: &Job,
+        runner: &RunnerSpec,
+        attempt: &Attempt,
+        now: Timestamp,
+    ) -> Result<ExitInput, EngineError> {
+        let history = self
+            .history(job)?
+            .into_iter()
+            .filter(|a| a.number != attempt.n)
+            .collect();
+        let paths = self.supervisor.layout().paths(&job.id, attempt.n);
+        let result_json = attempt
+            .result
+            .as_ref()
+            .map(|r| r.to_string())
+            .filter(|r| r.len() <= MAX_RESULT_JSON_FOR_POLICY);
+        Ok(ExitInput {
+            job: reef_policy::inputs::job(job),
+            runner: reef_policy::inputs::runner(runner),
+            outcome: reef_policy::inputs::attempt(attempt),
+            stderr_tail: tail(&paths.stderr, STDERR_TAIL_BYTES),
+            result_json,
+            history,
+            now_ms: now.0,
+            seed: reef_policy::inputs::seed(),
+        })
+    }
+
+    /// Metrics of an attempt that ended, and of its job when that is now finished.
+    fn count_end(&self, job: &Job, attempt: &Attempt) {
+        let runner = job.runner.clone();
+        let outcome = match attempt.state {
+            AttemptState::Succeeded => "succeeded",
+            AttemptState::Cancelled => "cancelled",
+            AttemptState::Lost => "lost",
+            AttemptState::Failed | AttemptState::Running => "failed",
+        };
+        let m = &self.metrics;
+        m.attempts
+            .get_or_create(&OutcomeLabels {
+                runner: runner.clone(),
+                outcome: outcome.into(),
+            })
+            .inc();
+        if let Some(ended) = attempt.ended_at {
+            m.attempt_duration
+                .get_or_create(&RunnerLabel {
+                    runner: runner.clone(),
+                })
+                .observe(ended.since(attempt.started_at).as_secs_f64());
+        }
+        if let Some(reason) = &attempt.reason {
+            let reason = match reason.split(':').next().unwrap_or("") {
+                "exit_code" | "result" => "exit",
+                "signal" => "signal",
+                "timeout" => "timeout",
+                "lost" => "lost",
+                "spawn_error" => "spawn_error",
+                _ => "other",
+            };
+            m.process_failures
+                .get_or_create(&FailureLabels {
+                    runner: runner.clone(),
+                    reason: reason.into(),
+                })
+                .inc();
+        }
+        if job.state.is_terminal() {
+            m.jobs_finished
+                .get_or_create(&OutcomeLabels {
+                    runner: runner.clone(),
+                    outcome: job.state.as_str().into(),
+                })
+                .inc();
+            m.job_duration
+                .get_or_create(&RunnerLabel { runner })
+                .observe(job.updated_at.since(job.created_at).as_secs_f64());
+        }
+    }
+
+    fn release(&mut self, job_id: &str, n: u32) {
+        if self.running.get(job_id).is_some_and(|r| r.attempt == n) {
+            self.running.remove(job_id);
+            self.scheduler.release(job_id);
+        }
+    }
+
+    fn read_result(
+        &self,
+        runner: &RunnerSpec,
+        job: &Job,
+        n: u32,
+        started: Timestamp,
+    ) -> outcome::ResultRead {
+        let paths = self.supervisor.layout().paths(&job.id, n);
+        let configured = match crate::workdir::result_file(runner, &job.params, &job.id, n) {
+            Ok(configured) => configured,
+            Err(error) => {
+                return outcome::ResultRead {
+                    error: Some(error),
+                    ..Default::default()
+                };
+            }
+        };
+        // Millisecond timestamps: allow the file's mtime to fall within the start millisecond.
+        let not_before =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(started.0.saturating_sub(1));
+        crate::workdir::read_result(runner, &paths.result, configured.as_deref(), not_before)
+    }
+}
+
+/// Bytes of stderr handed to `on-exit`.
+const STDERR_TAIL_BYTES: u64 = 2048;
+/// Largest result (as JSON text) handed to `on-exit`; larger ones are left out.
+const MAX_RESULT_JSON_FOR_POLICY: usize = 64 * 1024;
+
+/// The last `n` bytes of a file as (lossy) text.
+fn tail(path: &std::path::Path, n: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(n))).is_ok() {
+        let _ = file.take(n).read_to_end(&mut bytes);
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A timed pick and the jobs it chose.
+type PickCall = (PolicyCall, Vec<String>);
+
+/// The scheduler's [`Pick`] seam, answered by the policy. With tracing on, each call is kept,
+/// timed and with the jobs it chose, for their traces.
+struct PolicyPick<'a> {
+    policy: &'a dyn Policy,
+    max_concurrency: u32,
+    calls: Option<RefCell<Vec<PickCall>>>,
+}
+
+impl Pick for PolicyPick<'_> {
+    fn pick(&self, candidates: &[Candidate], running: &RunningView) -> Vec<String> {
+        let input = PickInput {
+            candidates: candidates
+                .iter()
+                .map(|c| reef_policy::PolicyCandidate {
+                    job_id: c.job_id.clone(),
+                    runner: c.runner.clone(),
+                    priority: c.priority,
+                    tenant: c.tenant.clone(),
+                    resources: c.resources.clone(),
+                })
+                .collect(),
+            load: reef_policy::inputs::host_load(running, self.max_concurrency),
+            now_ms: Timestamp::now().0,
+            seed: reef_policy::inputs::seed(),
+        };
+        let (chosen, call) = PolicyCall::time("pick", || {
+            let decided = self.policy.pick(&input);
+            let chosen: Vec<String> = decided
+                .answer
+                .into_iter()
+                .filter_map(|i| candidates.get(i as usize).map(|c| c.job_id.clone()))
+                .collect();
+            (chosen, decided.by)
+        });
+        if let Some(calls) = &self.calls {
+            calls.borrow_mut().push((call, chosen.clone()));
+        }
+        chosen
+    }
+}
+
+fn fill_from_record(attempt: &mut Attempt, record: &ExitRecord) {
+    attempt.ended_at = Some(Timestamp(record.ended_at_ms.max(attempt.started_at.0)));
+    attempt.exit_code = record.exit_code;
+    attempt.signal = record.signal;
+    attempt.timed_out = record.timed_out;
+    attempt.cancelled = record.cancelled;
+    attempt.peak_rss_kib = Some(record.peak_rss_kib);
+    attempt.cpu_ms = Some(record.cpu_ms);
+    attempt.stdout_bytes = Some(record.stdout_bytes);
+    attempt.stderr_bytes = Some(record.stderr_bytes);
+    attempt.log_truncated = record.log_truncated;
+}

@@ -1,0 +1,551 @@
+//! `JobService`: the typed core behind the HTTP handlers (and, later, any other front end).
+//! Handlers parse and format; every rule about jobs lives here or below.
+
+use crate::engine::{EngineError, EngineHandle};
+use crate::supervisor::AttemptLayout;
+use crate::trace::{JobTracer, PolicyCall};
+use arc_swap::ArcSwap;
+use reef_core::api::{
+    DEFAULT_PAGE, JobPage, JobView, LogStream, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_LOG_CHUNK,
+    MAX_NAME_LEN, MAX_PAGE, NAME_PUNCTUATION, RunnerView, SubmitRequest,
+};
+use reef_core::lifecycle::JobState;
+use reef_core::model::Job;
+use reef_core::params::ParamError;
+use reef_core::runner::RunnerSet;
+use reef_core::time::Timestamp;
+use reef_policy::{AdmitDecision, AdmitInput, Policy};
+use reef_store::{JobFilter, JobStore, KeyedInsert, StoreError};
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::sync::{Arc, Mutex};
+
+/// Listing parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// State filter (API name).
+    pub state: Option<String>,
+    /// Runner filter.
+    pub runner: Option<String>,
+    /// Label filter, `key=value`.
+    pub label: Option<String>,
+    /// Page size.
+    pub limit: Option<usize>,
+    /// Cursor from the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Why a request could not be served; each maps to one HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// No runner by that name.
+    #[error("runner '{0}' is not configured")]
+    UnknownRunner(String),
+    /// A parameter was refused.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// Another part of the request was refused.
+    #[error("{0}")]
+    Invalid(String),
+    /// A query parameter was refused (a filter, page size or cursor).
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// A field of the request was refused.
+    #[error("{message}")]
+    InvalidField {
+        /// Where it is, as a dotted path (`labels.team`, `tenant`).
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The policy refused the job.
+    #[error("rejected by policy: {0}")]
+    Rejected(String),
+    /// No such job.
+    #[error("job {0} does not exist")]
+    NoJob(String),
+    /// Nothing to return yet.
+    #[error("{0}")]
+    NotAvailable(String),
+    /// The state store failed; the request had no effect.
+    #[error("state store unavailable: {0}")]
+    Store(#[from] StoreError),
+    /// The host is stopping.
+    #[error("the host is shutting down")]
+    Stopping,
+    /// The job's state does not allow the request.
+    #[error("{0}")]
+    Conflict(String),
+    /// An idempotency key was reused with a different request.
+    #[error("this Idempotency-Key was already used for a different request (job {0})")]
+    KeyReused(String),
+}
+
+impl ServiceError {
+    /// The request field the error is about, as a dotted path, when it is about one.
+    pub fn field(&self) -> Option<String> {
+        match self {
+            Self::Param(e) => Some(format!("params.{}", e.param())),
+            Self::InvalidField { field, .. } => Some(field.clone()),
+            _ => None,
+        }
+    }
+
+    fn field_error(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<EngineError> for ServiceError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::NotFound(id) => Self::NoJob(id),
+            EngineError::Store(s) => Self::Store(s),
+            EngineError::Stopped => Self::Stopping,
+            EngineError::NotAllowed(e) => Self::Conflict(e.to_string()),
+        }
+    }
+}
+
+/// An `Idempotency-Key` and the digest of the request it came with.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The key as the caller sent it.
+    pub key: String,
+    /// SHA-256 of the request body.
+    pub body_sha256: String,
+}
+
+/// The job operations of the API.
+pub struct JobService {
+    store: JobStore,
+    engine: EngineHandle,
+    runners: ArcSwap<RunnerSet>,
+    policy: Arc<dyn Policy>,
+    layout: AttemptLayout,
+    tracer: JobTracer,
+    ids: Mutex<ulid::Generator>,
+    idempotency_ttl: std::time::Duration,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
+}
+
+impl JobService {
+    /// A service over these parts.
+    pub fn new(
+        store: JobStore,
+        engine: EngineHandle,
+        runners: Arc<RunnerSet>,
+        policy: Arc<dyn Policy>,
+        layout: AttemptLayout,
+    ) -> Self {
+        Self {
+            store,
+            engine,
+            runners: ArcSwap::new(runners),
+            policy,
+            layout,
+            tracer: JobTracer::disabled(),
+            ids: Mutex::new(ulid::Generator::new()),
+            idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
+            metrics: None,
+        }
+    }
+
+    /// Counts submits in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Writes the `submit` span of every job's trace through `tracer`.
+    pub fn with_tracer(mut self, tracer: JobTracer) -> Self {
+        self.tracer = tracer;
+        self
+    }
+
+    /// Replaces the runners new submits are checked against (a config reload).
+    pub fn set_runners(&self, runners: Arc<RunnerSet>) {
+        self.runners.store(runners);
+    }
+
+    /// How long idempotency keys are remembered.
+    pub fn with_idempotency_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
+    }
+
+    /// The job store (for event streams).
+    pub fn store(&self) -> &JobStore {
+        &self.store
+    }
+
+    /// The engine handle (for health checks).
+    pub fn engine(&self) -> &EngineHandle {
+        &self.engine
+    }
+
+    /// Validates, admits and durably stores a job, then hands it to the scheduler.
+    pub async fn submit(&self, request: SubmitRequest) -> Result<Job, ServiceError> {
+        self.submit_once(request, None).await.map(|(job, _)| job)
+    }
+
+    /// Like [`JobService::submit`], under an optional idempotency key: a replay of the same
+    /// request returns the job created the first time (`true` in the answer), the same key with
+    /// a different request is refused, and concurrent duplicates create one job.
+    pub async fn submit_once(
+        &self,
+        request: SubmitRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<(Job, bool), ServiceError> {
+        if self.engine.status().stopping() {
+            return Err(ServiceError::Stopping);
+        }
+        if let Some(key) = &key
+            && let Some(job) = self.replayed(key).await?
+        {
+            return Ok((job, true));
+        }
+        let started = std::time::SystemTime::now();
+        let runners = self.runners.load_full();
+        let runner = runners
+            .get(&request.runner)
+            .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
+        let params = crate::workdir::resolve_params(runner, &request.params)?;
+        validate_labels(&request.labels)?;
+        let tenant = request.tenant.unwrap_or_else(|| "default".to_owned());
+        validate_name("tenant", "tenant", &tenant)?;
+        let now = Timestamp::now();
+        let id = self.next_id()?;
+        let mut job = Job::queued(id, &runner.name, params, now);
+        job.labels = request.labels;
+        job.priority = request.priority.unwrap_or(0);
+        job.tenant = tenant;
+        let (decision, admit) = PolicyCall::time("admit", || {
+            let decided = self.policy.admit(&AdmitInput {
+                job: reef_policy::inputs::job(&job),
+                runner: reef_policy::inputs::runner(runner),
+                load: self.engine.status().load(),
+                now_ms: now.0,
+                seed: reef_policy::inputs::seed(),
+            });
+            (decided.answer, decided.by)
+        });
+        let admitted_by = admit.by.clone();
+        match decision {
+            AdmitDecision::Reject(reason) => return Err(ServiceError::Rejected(reason)),
+            AdmitDecision::Accept(admission) => {
+                if let Some(priority) = admission.priority {
+                    job.priority = priority;
+                }
+                if let Some(tenant) = admission.tenant {
+                    job.tenant = tenant;
+                }
+                job.resources = admission.resources;
+            }
+        }
+        let store = self.store.clone();
+        let stored = job.clone();
+        let ttl = self.idempotency_ttl;
+        let inserted = tokio::task::spawn_blocking(move || match &key {
+            None => store
+                .insert_job(&stored, Some(admitted_by))
+                .map(|_| KeyedInsert::Created),
+            Some(key) => {
+                store.insert_job_keyed(&stored, Some(admitted_by), &key.key, &key.body_sha256, ttl)
+            }
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)??;
+        match inserted {
+            KeyedInsert::Created => {
+                if let Some(metrics) = &self.metrics {
+                    metrics
+                        .jobs_submitted
+                        .get_or_create(&crate::metrics::RunnerLabel {
+                            runner: job.runner.clone(),
+                        })
+                        .inc();
+                }
+                self.tracer.submitted(&job, started, &admit);
+                self.engine.submitted(job.clone());
+                Ok((job, false))
+            }
+            // A concurrent duplicate won the race: answer its job.
+            KeyedInsert::Replay(id) => Ok((self.get(&id).await?.job, true)),
+            KeyedInsert::Conflict(id) => Err(ServiceError::KeyReused(id)),
+        }
+    }
+
+    /// The job an earlier request with this key created, when the bodies match.
+    async fn replayed(&self, key: &IdempotencyKey) -> Result<Option<Job>, ServiceError> {
+        let store = self.store.clone();
+        let (name, hash, ttl) = (
+            key.key.clone(),
+            key.body_sha256.clone(),
+            self.idempotency_ttl,
+        );
+        // A keyed insert of nothing: answers Replay/Conflict for a known key without writing.
+        let known = tokio::task::spawn_blocking(move || store.lookup_key(&name, &hash, ttl))
+            .await
+            .map_err(|_| ServiceError::Stopping)??;
+        match known {
+            Some(KeyedInsert::Replay(id)) => Ok(Some(self.get(&id).await?.job)),
+            Some(KeyedInsert::Conflict(id)) => Err(ServiceError::KeyReused(id)),
+            _ => Ok(None),
+        }
+    }
+
+    fn next_id(&self) -> Result<String, ServiceError> {
+        let mut ids = self.ids.lock().map_err(|_| ServiceError::Stopping)?;
+        // The generator is monotonic within a millisecond, so ids order jobs by submission.
+        ids.generate().map(|u| u.to_string()).map_err(|_| {
+            ServiceError::Invalid("too many jobs submitted within one millisecond".into())
+        })
+    }
+
+    /// A job with its attempts.
+    pub async fn get(&self, id: &str) -> Result<JobView, ServiceError> {
+        check_id(id)?;
+        let store = self.store.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let job = store
+                .job(&id)?
+                .ok_or_else(|| ServiceError::NoJob(id.clone()))?;
+            let attempts = store.attempts(&id)?;
+            let result = attempts.iter().rev().find_map(|a| a.result.clone());
+            Ok(JobView {
+                job,
+                attempts,
+                result,
+            })
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+
+    /// The transitions of a job, oldest first, each naming the policy that decided it.
+    pub async fn events(
+        &self,
+        id: &str,
+    ) -> Result<Vec<reef_core::lifecycle::JobEvent>, ServiceError> {
+        check_id(id)?;
+        let store = self.store.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let events = store.events_of(&id)?;
+            if events.is_empty() {
+                return Err(ServiceError::NoJob(id));
+            }
+            Ok(events)
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+
+    /// A page of jobs.
+    pub async fn list(&self, query: ListQuery) -> Result<JobPage, ServiceError> {
+        let state = match query.state.as_deref() {
+            Some(s) => Some(JobState::parse(s).ok_or_else(|| {
+                let names: Vec<_> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+                ServiceError::InvalidQuery(format!(
+                    "state {s:?} is not one of {}",
+                    names.join(", ")
+                ))
+            })?),
+            None => None,
+        };
+        let label = match query.label {
+            Some(l) => Some(
+                l.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| {
+                        ServiceError::InvalidQuery(format!("label filter {l:?} must be key=value"))
+                    })?,
+            ),
+            None => None,
+        };
+        let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ServiceError::InvalidQuery(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        if let Some(cursor) = &query.cursor {
+            check_id(cursor).map_err(|_| {
+                ServiceError::InvalidQuery(format!("cursor {cursor:?} is not a job id"))
+            })?;
+        }
+        let filter = JobFilter {
+            state,
+            runner: query.runner,
+            label,
+        };
+        let store = self.store.clone();
+        let cursor = query.cursor;
+        let (jobs, next_cursor) =
+            tokio::task::spawn_blocking(move || store.list(&filter, limit, cursor.as_deref()))
+                .await
+                .map_err(|_| ServiceError::Stopping)??;
+        Ok(JobPage { jobs, next_cursor })
+    }
+
+    /// Cancels a job (idempotent).
+    pub async fn cancel(&self, id: &str) -> Result<Job, ServiceError> {
+        check_id(id)?;
+        Ok(self.engine.cancel(id).await?)
+    }
+
+    /// Runs a failed or cancelled job again, with a fresh attempt budget.
+    pub async fn retry(&self, id: &str) -> Result<Job, ServiceError> {
+        check_id(id)?;
+        Ok(self.engine.redrive(id).await?)
+    }
+
+    /// Log bytes of an attempt (the latest by default) from `offset`, at most
+    /// [`MAX_LOG_CHUNK`]; also returns the file's current size.
+    pub async fn logs(
+        &self,
+        id: &str,
+        stream: LogStream,
+        offset: u64,
+        attempt: Option<u32>,
+    ) -> Result<(Vec<u8>, u64), ServiceError> {
+        let view = self.get(id).await?;
+        let n = match attempt {
+            Some(n) if view.attempts.iter().any(|a| a.n == n) => n,
+            Some(n) => {
+                return Err(ServiceError::NotAvailable(format!(
+                    "job {id} has no attempt {n}"
+                )));
+            }
+            None => view.attempts.last().map(|a| a.n).ok_or_else(|| {
+                ServiceError::NotAvailable(format!("job {id} has not started yet"))
+            })?,
+        };
+        let paths = self.layout.paths(id, n);
+        let path = match stream {
+            LogStream::Stdout => paths.stdout,
+            LogStream::Stderr => paths.stderr,
+        };
+        tokio::task::spawn_blocking(move || {
+            let mut file = match std::fs::File::open(&path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+                Err(e) => return Err(ServiceError::NotAvailable(format!("log unavailable: {e}"))),
+            };
+            let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+            let mut bytes = Vec::new();
+            if offset < size {
+                file.seek(SeekFrom::Start(offset))
+                    .and_then(|_| file.take(MAX_LOG_CHUNK).read_to_end(&mut bytes))
+                    .map_err(|e| ServiceError::NotAvailable(format!("log unavailable: {e}")))?;
+            }
+            Ok((bytes, size))
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+
+    /// The latest result of a job.
+    pub async fn result(&self, id: &str) -> Result<serde_json::Value, ServiceError> {
+        let view = self.get(id).await?;
+        view.result.ok_or_else(|| {
+            ServiceError::NotAvailable(format!(
+                "job {id} has no result yet (state {})",
+                view.job.state
+            ))
+        })
+    }
+
+    /// The configured runners.
+    pub fn runners(&self) -> Vec<RunnerView> {
+        self.runners
+            .load()
+            .iter()
+            .map(|r| RunnerView {
+                name: r.name.clone(),
+                command: r.command_text.clone(),
+                max_concurrency: r.max_concurrency,
+                timeout: humantime::format_duration(r.timeout).to_string(),
+                max_attempts: r.max_attempts,
+                resources: r.resources.clone(),
+                params: r.params.names().map(str::to_owned).collect(),
+            })
+            .collect()
+    }
+
+    /// Whether attempt files can be written (a probe file is created and removed).
+    pub async fn data_dir_writable(&self) -> Result<(), String> {
+        let root = self.layout.root().to_owned();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+            let probe = root.join(format!(".readyz-{}", std::process::id()));
+            std::fs::write(&probe, b"ok").map_err(|e| format!("{}: {e}", probe.display()))?;
+            std::fs::remove_file(&probe).map_err(|e| format!("{}: {e}", probe.display()))
+        })
+        .await
+        .map_err(|_| "the host is shutting down".to_owned())?
+    }
+
+    /// True when the state store answers.
+    pub async fn store_ok(&self) -> bool {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.job("0").is_ok())
+            .await
+            .unwrap_or(false)
+    }
+}
+
+fn check_id(id: &str) -> Result<(), ServiceError> {
+    if ulid::Ulid::from_string(id).is_err() {
+        return Err(ServiceError::NoJob(id.to_owned()));
+    }
+    Ok(())
+}
+
+fn validate_name(field: &str, what: &str, name: &str) -> Result<(), ServiceError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || NAME_PUNCTUATION.contains(c));
+    if !ok {
+        return Err(ServiceError::field_error(
+            field,
+            format!(
+                "{what} {name:?} must be 1 to {MAX_NAME_LEN} characters of letters, digits, '_', '.', '-', '/'"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), ServiceError> {
+    if labels.len() > MAX_LABELS {
+        return Err(ServiceError::field_error(
+            "labels",
+            format!("at most {MAX_LABELS} labels are allowed"),
+        ));
+    }
+    for (k, v) in labels {
+        let field = format!("labels.{k}");
+        validate_name(&field, "label key", k)?;
+        if v.len() > MAX_LABEL_VALUE_LEN {
+            return Err(ServiceError::field_error(
+                field,
+                format!("label '{k}' is longer than {MAX_LABEL_VALUE_LEN} bytes"),
+            ));
+        }
+        if v.contains('\0') {
+            return Err(ServiceError::field_error(
+                field,
+                format!("label '{k}' contains a NUL byte"),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The HTTP API (v1): routing, authentication and the thin handlers over [`JobService`].
+
+mod config;
+mod events;
+pub mod extract;
+mod health;
+mod invoke;
+mod jobs;
+pub mod openapi;
+mod openapi_finish;
+mod policies;
+pub mod problem;
+
+use crate::auth::{Authenticator, Scope};
+use crate::config_reload::ConfigReloader;
+use arc_swap::ArcSwap;
+use axum::Extension;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use problem::Problem;
+use reef_engine::metrics::{HttpLabels, Metrics};
+use reef_engine::service::JobService;
+use reef_policy::slots::PolicySlots;
+use std::sync::Arc;
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    /// The job operations.
+    pub jobs: Arc<JobService>,
+    /// Policy versions and activation.
+    pub policies: Arc<PolicySlots>,
+    /// Token checks (replaced by a config reload).
+    pub auth: Arc<ArcSwap<Authenticator>>,
+    /// What `/metrics` exposes.
+    pub metrics: Arc<Metrics>,
+    /// Applies the config file again.
+    pub reloader: Arc<ConfigReloader>,
+}
+
+/// Who made a request: the token's name, or `anonymous` when no tokens are configured.
+#[derive(Debug, Clone)]
+pub struct Principal(pub String);
+
+/// How large request bodies may be, and how long they may take to arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    /// Largest body of any request but a policy upload (`server.max_body`).
+    pub max_body: usize,
+    /// Largest policy upload (`policy.max_upload`).
+    pub max_upload: usize,
+    /// Time to receive a whole body (`server.body_timeout`).
+    pub body_timeout: std::time::Duration,
+}
+
+/// The whole API, with its body limits.
+pub fn router(state: AppState, limits: BodyLimits) -> Router {
+    let BodyLimits {
+        max_body,
+        max_upload,
+        body_timeout,
+    } = limits;
+    let read = Router::new()
+        .route("/v1/jobs", get(jobs::list))
+        .route("/v1/jobs/{id}", get(jobs::get))
+        .route("/v1/jobs/{id}/logs", get(jobs::logs))
+        .route("/v1/jobs/{id}/result", get(jobs::result))
+        .route("/v1/jobs/{id}/events", get(jobs::events))
+        .route("/v1/events", get(events::stream))
+        .route("/v1/runners", get(jobs::runners))
+        .route("/v1/policies", get(policies::list))
+        .route("/v1/policies/{name}", get(policies::show))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require::<{ Scope::Read as u8 }>,
+        ));
+    let submit = Router::new()
+        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
+        .route("/v1/jobs/{id}/retry", post(jobs::retry))
+        .route("/v1/runners/{name}/invoke", post(invoke::invoke))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require::<{ Scope::Submit as u8 }>,
+        ));
+    let admin = Router::new()
+        .route(
+            "/v1/policies/{name}",
+            put(policies::upload).layer(DefaultBodyLimit::max(max_upload)),
+        )
+        .route("/v1/config/reload", post(config::reload))
+        .route("/v1/policies/{name}/activate", post(policies::activate))
+        .route("/v1/policies/{name}/rollback", post(policies::rollback))
+        .route("/v1/policies/{name}/shadow", post(policies::shadow))
+        .route("/v1/policies/{name}/canary", post(policies::canary))
+        .route("/v1/policies/{name}/promote", post(policies::promote))
+        .route("/v1/policies/{name}/abort", post(policies::abort))
+        .route(
+            "/v1/policies/{name}/versions/{digest}",
+            delete(policies::delete),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require::<{ Scope::Admin as u8 }>,
+        ));
+    Router::new()
+        .merge(read)
+        .merge(submit)
+        .merge(admin)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(Extension(extract::BodyTimeout(body_timeout)))
+        .layer(middleware::from_fn(problem_only))
+        .layer(middleware::from_fn_with_state(state.clone(), count_request))
+        .with_state(state)
+}
+
+/// Every error answer is a problem or a JSON document of its own (`/readyz`'s 503): one in plain
+/// text or without a body (a rejection of a layer, or of an extractor a handler forgot to wrap)
+/// becomes a problem, its text as the detail.
+async fn problem_only(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    tracing::debug!(%status, text, "an error answer that was not a problem was made one");
+    let detail = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text
+    };
+    let mut problem = Problem::new(status, "http", detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            problem.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    problem
+}
+
+fn scope_of(code: u8) -> Scope {
+    match code {
+        0 => Scope::Read,
+        1 => Scope::Submit,
+        _ => Scope::Admin,
+    }
+}
+
+async fn require<const SCOPE: u8>(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match state.auth.load().authorize(header, scope_of(SCOPE)) {
+        Ok(name) => {
+            let name = name.unwrap_or_else(|| "anonymous".to_owned());
+            request.extensions_mut().insert(Principal(name));
+            next.run(request).await
+        }
+        Err(e) => Problem::from(e).into_response(),
+    }
+}
+
+/// Counts every answered request by route template, method and status.
+async fn count_request(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().as_str().to_owned();
+    let response = next.run(request).await;
+    let labels = HttpLabels {
+        route,
+        method,
+        status: response.status().as_u16().to_string(),
+    };
+    state.metrics.http_requests.get_or_create(&labels).inc();
+    response
+}
+
+async fn not_found(request: Request) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        format!("no route for {} {}", request.method(), request.uri().path()),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> Problem {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod config;
 pub mod confined_path;
+pub mod executor;
 pub mod json_integer;
 pub mod lifecycle;
 pub mod model;

@@ -1,6 +1,7 @@
 //! The records the host keeps: jobs and their attempts. Their JSON form is both what redb stores
 //! and what the API shows.
 
+use crate::executor::{AttemptHandle, Placement};
 use crate::lifecycle::JobState;
 use crate::time::Timestamp;
 use reef_shim::ShimIdentity;
@@ -148,10 +149,21 @@ pub struct Attempt {
     /// Why no result could be read, when one was expected.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub result_error: Option<String>,
-    /// The shim supervising it, for re-attaching after a host restart.
+    /// The shim supervising it, for re-attaching after a host restart (the local executor's
+    /// handle, as hosts before executors stored it).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub shim: Option<ShimIdentity>,
+    /// Where it runs; set once its executor has launched it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    /// How its executor finds it again after a restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub handle: Option<AttemptHandle>,
+    /// Why it was lost, as its executor said (its `reason` is then `lost`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost_reason: Option<String>,
 }
 
 impl Attempt {
@@ -179,6 +191,9 @@ impl Attempt {
             result: None,
             result_error: None,
             shim: None,
+            placement: None,
+            handle: None,
+            lost_reason: None,
         }
     }
 }

@@ -12,7 +12,9 @@
 //! server, tests) speak to it through [`service::JobService`] and [`engine::EngineHandle`].
 //! It depends on the core, the store and the policy crates.
 
+pub mod clock;
 pub mod engine;
+pub mod executor;
 pub mod metrics;
 pub mod service;
 pub mod supervisor;

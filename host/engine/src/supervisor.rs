@@ -9,7 +9,6 @@
 use crate::workdir::resolve_program;
 use reef_core::model::Job;
 use reef_core::runner::RunnerSpec;
-use reef_policy::AttemptPlan;
 use reef_shim::protocol::PROTOCOL_VERSION;
 use reef_shim::{AttemptSpec, ShimIdentity};
 use std::collections::HashMap;
@@ -94,6 +93,15 @@ pub enum LaunchError {
     },
 }
 
+/// The deadline and grace of one attempt, as planned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimits {
+    /// Deadline, in milliseconds.
+    pub timeout_ms: u64,
+    /// Grace between SIGTERM and SIGKILL, in milliseconds.
+    pub kill_grace_ms: u64,
+}
+
 /// A started shim.
 pub struct LaunchedShim {
     /// Its identity, for signals and re-attaching.
@@ -141,7 +149,7 @@ impl ShimSupervisor {
         job: &Job,
         runner: &RunnerSpec,
         attempt: u32,
-        plan: AttemptPlan,
+        limits: AttemptLimits,
         traceparent: Option<String>,
     ) -> Result<LaunchedShim, LaunchError> {
         let paths = self.layout.paths(&job.id, attempt);
@@ -188,8 +196,8 @@ impl ShimSupervisor {
             argv,
             env,
             workdir: runner.workdir.clone(),
-            timeout_ms: Some(plan.timeout_ms),
-            kill_grace_ms: plan.kill_grace_ms,
+            timeout_ms: Some(limits.timeout_ms),
+            kill_grace_ms: limits.kill_grace_ms,
             stdout_path: paths.stdout.clone(),
             stderr_path: paths.stderr.clone(),
             log_cap_bytes: self.log_cap,

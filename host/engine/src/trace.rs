@@ -159,6 +159,18 @@ impl JobTracer {
         if let Some(reason) = &attempt.reason {
             attributes.push(KeyValue::new("reef.attempt.reason", reason.clone()));
         }
+        if let Some(placement) = &attempt.placement {
+            attributes.push(KeyValue::new(
+                "reef.placement.executor",
+                placement.executor.clone(),
+            ));
+            if let Some(node) = &placement.node {
+                attributes.push(KeyValue::new("reef.placement.node", node.clone()));
+            }
+            if let Some(id) = &placement.id {
+                attributes.push(KeyValue::new("reef.placement.id", id.clone()));
+            }
+        }
         let builder = tracer
             .span_builder("attempt")
             .with_kind(SpanKind::Internal)

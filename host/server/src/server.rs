@@ -11,7 +11,9 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 use reef_core::config::{Config, ConfigError};
 use reef_core::runner::RunnerSet;
+use reef_engine::clock::SystemClock;
 use reef_engine::engine::{Engine, EngineHandle, EngineParts, limits_for};
+use reef_engine::executor::local::LocalExecutor;
 use reef_engine::metrics::Metrics;
 use reef_engine::service::JobService;
 use reef_engine::supervisor::{AttemptLayout, ShimSupervisor, locate_shim};
@@ -118,7 +120,8 @@ pub fn run(options: ServeOptions) -> anyhow::Result<()> {
     let telemetry = Telemetry::init(&prepared.0.telemetry)?;
     let served = tokio::runtime::Runtime::new()
         .context("starting the async runtime")
-        .and_then(|runtime| runtime.block_on(serve(options, prepared, &telemetry)));
+        // Boxed: the future holds the whole host while it starts, too large for the stack.
+        .and_then(|runtime| runtime.block_on(Box::pin(serve(options, prepared, &telemetry))));
     if let Err(error) = &served {
         tracing::error!(error = format!("{error:#}"), "reef stopped on an error");
     }
@@ -225,10 +228,12 @@ async fn serve(
         policy: policy.clone(),
         limits,
         window: config.scheduler.candidate_window as usize,
-        supervisor,
+        executor: Arc::new(LocalExecutor::new(supervisor)),
+        clock: Arc::new(SystemClock),
         metrics: metrics.clone(),
         tracer: telemetry.jobs(),
-    })?;
+    })
+    .await?;
     spawn_key_expiry(store.clone());
     spawn_retention(store.clone(), layout.clone(), &config.retention);
     let engine_handle = engine.clone();

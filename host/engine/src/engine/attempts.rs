@@ -1,13 +1,15 @@
-//! Starting attempts (durable first, then the shim) and finishing them (judge, ask the policy,
-//! commit the outcome).
+//! Starting attempts (durable first, then the executor's launch), following them, and finishing
+//! them (judge, ask the policy, commit the outcome).
 
-use super::{Command, Engine, EngineError, RunningAttempt};
+use super::{Command, Engine, EngineError, Evidence, RunningAttempt, blocking};
+use crate::executor::{LaunchError, LaunchRequest, Launched};
 use crate::metrics::{FailureLabels, OutcomeLabels, RunnerLabel};
-use crate::supervisor::LaunchError;
+use crate::supervisor::AttemptLayout;
 use crate::trace::PolicyCall;
+use reef_core::executor::{AttemptHandle, Ending};
 use reef_core::lifecycle::{JobState, Transition};
 use reef_core::model::{Attempt, AttemptState, Job};
-use reef_core::outcome::{self, Verdict};
+use reef_core::outcome::{self, ResultRead, Verdict};
 use reef_core::runner::RunnerSpec;
 use reef_core::scheduler::{Candidate, Pick, RunningView};
 use reef_core::time::Timestamp;
@@ -15,11 +17,13 @@ use reef_policy::{ExitDecision, ExitInput, PickInput, PlanInput, Policy};
 use reef_shim::ExitRecord;
 use reef_store::Change;
 use std::cell::RefCell;
+use tokio::sync::mpsc;
 
 impl Engine {
     pub(super) fn schedule(&mut self) {
         let pick = PolicyPick {
             policy: self.policy.as_ref(),
+            now: self.clock.now(),
             max_concurrency: self.scheduler.limits().global,
             calls: self.tracer.enabled().then(|| RefCell::new(Vec::new())),
         };
@@ -54,7 +58,7 @@ impl Engine {
         };
         let n = job.attempt_count + 1;
         let history = self.history(&job)?;
-        let now = Timestamp::now();
+        let now = self.clock.now();
         // Queued since its last transition (submit, or the end of a retry wait).
         self.metrics
             .queue_wait
@@ -85,76 +89,129 @@ impl Engine {
             attempt: Some(attempt),
             events: vec![event],
         }])?;
-        let tx = self.tx.clone();
-        let job_id = job.id.clone();
-        let launching = std::time::Instant::now();
         self.tracer.started(&job, queued_since, n, pick, &plan_call);
-        let traceparent = self.tracer.traceparent(&job, n);
-        let launched = self.supervisor.launch(&job, &runner, n, plan, traceparent);
-        self.metrics
-            .spawn_latency
-            .observe(launching.elapsed().as_secs_f64());
-        match launched {
-            Ok(mut launched) => {
-                tracing::info!(
-                    job_id,
-                    attempt = n,
-                    shim_pid = launched.identity.pid,
-                    "attempt started"
-                );
-                self.running.insert(
-                    job_id.clone(),
-                    RunningAttempt {
-                        attempt: n,
-                        shim: Some(launched.identity),
-                    },
-                );
-                let exit_record = self.supervisor.layout().paths(&job_id, n).exit_record;
-                tokio::spawn(async move {
-                    let _ = launched.child.wait().await;
-                    let record = ExitRecord::read(&exit_record).ok().flatten();
-                    let _ = tx.send(Command::AttemptEnded {
-                        job_id,
-                        attempt: n,
-                        record,
-                    });
-                });
-            }
+        let request = LaunchRequest {
+            traceparent: self.tracer.traceparent(&job, n),
+            job: job.clone(),
+            runner,
+            attempt: n,
+            timeout_ms: plan.timeout_ms,
+            kill_grace_ms: plan.kill_grace_ms,
+        };
+        self.running.insert(
+            job.id.clone(),
+            RunningAttempt {
+                attempt: n,
+                handle: None,
+            },
+        );
+        // The launch may take long (a remote executor): it runs on a task of its own and
+        // answers with a `Launched` command.
+        let launch = self.executor.launch(request);
+        let (tx, metrics, job_id) = (self.tx.clone(), self.metrics.clone(), job.id);
+        tokio::spawn(async move {
+            let launching = std::time::Instant::now();
+            let outcome = launch.await;
+            metrics
+                .spawn_latency
+                .observe(launching.elapsed().as_secs_f64());
+            let _ = tx.send(Command::Launched {
+                job_id,
+                attempt: n,
+                outcome,
+            });
+        });
+        Ok(())
+    }
+
+    /// An executor answered the launch of attempt `n`: its handle and placement are committed
+    /// and it is observed until it ends; a cancel that came meanwhile is passed on. A launch
+    /// that failed ends the attempt at once, with the failure as its spawn error.
+    pub(super) fn launched(
+        &mut self,
+        job_id: &str,
+        n: u32,
+        outcome: Result<Launched, LaunchError>,
+    ) -> Result<(), EngineError> {
+        if !self.running.get(job_id).is_some_and(|r| r.attempt == n) {
+            return Ok(());
+        }
+        let job = self.load(job_id)?;
+        let launched = match outcome {
+            Ok(launched) => launched,
             Err(error) => {
                 tracing::warn!(job_id, attempt = n, %error, "attempt could not be launched");
-                self.running.insert(
-                    job_id.clone(),
-                    RunningAttempt {
-                        attempt: n,
-                        shim: None,
-                    },
-                );
-                let now = Timestamp::now().0;
+                let now = self.clock.now().0;
                 let record = ExitRecord {
                     version: reef_shim::protocol::PROTOCOL_VERSION,
-                    spawn_error: Some(match error {
-                        LaunchError::ProgramNotFound(_) => error.to_string(),
-                        LaunchError::Io { .. } => format!("host: {error}"),
-                    }),
+                    spawn_error: Some(error.to_string()),
                     started_at_ms: now,
                     ended_at_ms: now,
                     ..Default::default()
                 };
-                let _ = tx.send(Command::AttemptEnded {
-                    job_id,
+                let _ = self.tx.send(Command::AttemptEnded {
+                    job_id: job_id.to_owned(),
                     attempt: n,
-                    record: Some(record),
+                    ending: Ending::Exited(record),
+                    evidence: Box::default(),
                 });
+                return Ok(());
             }
+        };
+        let mut attempt = blocking(|| self.store.attempt(job_id, n))?
+            .unwrap_or_else(|| Attempt::started(n, job.updated_at, 0, 0));
+        attempt.handle = Some(launched.handle.clone());
+        attempt.placement = Some(launched.placement.clone());
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: Some(attempt.clone()),
+            events: vec![],
+        }])?;
+        tracing::info!(
+            job_id,
+            attempt = n,
+            executor = launched.placement.executor,
+            node = launched.placement.node.as_deref().unwrap_or(""),
+            id = launched.placement.id.as_deref().unwrap_or(""),
+            "attempt started"
+        );
+        if job.cancel_requested {
+            self.executor.cancel(&launched.handle);
         }
+        self.observe(&job, &attempt, launched.handle);
         Ok(())
+    }
+
+    /// Follows an attempt until it ends, then gathers what it left, all off the engine's task.
+    pub(super) fn observe(&mut self, job: &Job, attempt: &Attempt, handle: AttemptHandle) {
+        self.running.insert(
+            job.id.clone(),
+            RunningAttempt {
+                attempt: attempt.n,
+                handle: Some(handle.clone()),
+            },
+        );
+        let ended = self.executor.observe(handle);
+        let scene = Scene {
+            layout: self.executor.layout().clone(),
+            runner: self.runners.get(&job.runner).cloned(),
+            job: job.clone(),
+            attempt: attempt.n,
+            started: attempt.started_at,
+        };
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let ending = ended.await;
+            scene.report(ending, &tx).await;
+        });
     }
 
     pub(super) fn finish(
         &mut self,
         job_id: &str,
         n: u32,
-        record: Option<ExitRecord>,
+        ending: Ending,
+        evidence: &Evidence,
     ) -> Result<(), EngineError> {
         let mut job = self.load(job_id)?;
         if job.state != JobState::Running || job.attempt_count != n {
@@ -162,36 +219,25 @@ impl Engine {
             self.release(job_id, n);
             return Ok(());
         }
-        let mut attempt = tokio::task::block_in_place(|| self.store.attempt(job_id, n))?
+        let mut attempt = blocking(|| self.store.attempt(job_id, n))?
             .unwrap_or_else(|| Attempt::started(n, job.updated_at, 0, 0));
         let runner = self.runners.get(&job.runner).cloned();
-        let now = Timestamp::now();
-        let verdict = match &record {
-            Some(record) => {
+        let now = self.clock.now();
+        let lost = matches!(ending, Ending::Lost { .. });
+        let verdict = match &ending {
+            Ending::Exited(record) => {
                 fill_from_record(&mut attempt, record);
-                let read = runner
-                    .as_ref()
-                    .map(|r| self.read_result(r, &job, n, attempt.started_at))
-                    .unwrap_or_default();
+                let read = evidence.result.clone();
                 attempt.success = read.success;
                 attempt.score = read.score;
                 attempt.result = read.value;
                 attempt.result_error = read.error;
                 outcome::judge(record, attempt.success)
             }
-            None => {
-                // The shim is gone without a record (killed, or the machine rebooted): whatever
-                // it supervised may still run, orphaned. Nothing of a lost attempt may survive.
-                let killed = self.supervisor.kill_orphans(&job.id, n);
-                if killed > 0 {
-                    tracing::warn!(
-                        job_id,
-                        attempt = n,
-                        killed,
-                        "killed processes left by a lost attempt"
-                    );
-                }
+            Ending::Lost { reason } => {
+                // Gone without a record: its executor has killed whatever it left running.
                 attempt.ended_at = Some(now);
+                attempt.lost_reason = Some(reason.clone());
                 Verdict::Failed {
                     reason: "lost".into(),
                     retryable: true,
@@ -205,9 +251,9 @@ impl Engine {
             attempt.state = AttemptState::Cancelled;
             Transition::Cancel
         } else {
-            attempt.state = match (&verdict, &record) {
-                (Verdict::Succeeded, _) => AttemptState::Succeeded,
-                (_, None) => AttemptState::Lost,
+            attempt.state = match verdict {
+                Verdict::Succeeded => AttemptState::Succeeded,
+                _ if lost => AttemptState::Lost,
                 _ => AttemptState::Failed,
             };
             if let Verdict::Failed { reason, .. } = &verdict {
@@ -216,7 +262,8 @@ impl Engine {
             let succeeded = verdict == Verdict::Succeeded;
             let decision = match &runner {
                 Some(runner) => {
-                    let input = self.exit_input(&job, runner, &attempt, now)?;
+                    let input =
+                        self.exit_input(&job, runner, &attempt, &evidence.stderr_tail, now)?;
                     let (answer, call) = PolicyCall::time("on_exit", || {
                         let decided = self.policy.on_exit(&input);
                         (decided.answer, decided.by)
@@ -267,7 +314,7 @@ impl Engine {
 
     /// Finished attempts of a job since its last re-drive, oldest first, as the policy sees them.
     fn history(&self, job: &Job) -> Result<Vec<reef_policy::PolicyAttempt>, EngineError> {
-        let attempts = tokio::task::block_in_place(|| self.store.attempts(&job.id))?;
+        let attempts = blocking(|| self.store.attempts(&job.id))?;
         Ok(attempts
             .iter()
             .filter(|a| a.state != AttemptState::Running && a.n > job.redriven_after)
@@ -280,6 +327,7 @@ impl Engine {
         job: &Job,
         runner: &RunnerSpec,
         attempt: &Attempt,
+        stderr_tail: &str,
         now: Timestamp,
     ) -> Result<ExitInput, EngineError> {
         let history = self
@@ -287,7 +335,6 @@ impl Engine {
             .into_iter()
             .filter(|a| a.number != attempt.n)
             .collect();
-        let paths = self.supervisor.layout().paths(&job.id, attempt.n);
         let result_json = attempt
             .result
             .as_ref()
@@ -297,7 +344,7 @@ impl Engine {
             job: reef_policy::inputs::job(job),
             runner: reef_policy::inputs::runner(runner),
             outcome: reef_policy::inputs::attempt(attempt),
-            stderr_tail: tail(&paths.stderr, STDERR_TAIL_BYTES),
+            stderr_tail: stderr_tail.to_owned(),
             result_json,
             history,
             now_ms: now.0,
@@ -363,29 +410,6 @@ impl Engine {
             self.scheduler.release(job_id);
         }
     }
-
-    fn read_result(
-        &self,
-        runner: &RunnerSpec,
-        job: &Job,
-        n: u32,
-        started: Timestamp,
-    ) -> outcome::ResultRead {
-        let paths = self.supervisor.layout().paths(&job.id, n);
-        let configured = match crate::workdir::result_file(runner, &job.params, &job.id, n) {
-            Ok(configured) => configured,
-            Err(error) => {
-                return outcome::ResultRead {
-                    error: Some(error),
-                    ..Default::default()
-                };
-            }
-        };
-        // Millisecond timestamps: allow the file's mtime to fall within the start millisecond.
-        let not_before =
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(started.0.saturating_sub(1));
-        crate::workdir::read_result(runner, &paths.result, configured.as_deref(), not_before)
-    }
 }
 
 /// Bytes of stderr handed to `on-exit`.
@@ -407,6 +431,63 @@ fn tail(path: &std::path::Path, n: u64) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
+/// What gathering the evidence of an ended attempt needs, taken along by the task that
+/// observes it.
+pub(super) struct Scene {
+    pub(super) layout: AttemptLayout,
+    pub(super) runner: Option<RunnerSpec>,
+    pub(super) job: Job,
+    pub(super) attempt: u32,
+    pub(super) started: Timestamp,
+}
+
+impl Scene {
+    /// Reads what the attempt left (off the async workers) and reports its end to the engine.
+    pub(super) async fn report(self, ending: Ending, tx: &mpsc::UnboundedSender<Command>) {
+        let (job_id, attempt) = (self.job.id.clone(), self.attempt);
+        let exited = matches!(ending, Ending::Exited(_));
+        let evidence = tokio::task::spawn_blocking(move || self.gather(exited))
+            .await
+            .unwrap_or_default();
+        let _ = tx.send(Command::AttemptEnded {
+            job_id,
+            attempt,
+            ending,
+            evidence: Box::new(evidence),
+        });
+    }
+
+    fn gather(&self, exited: bool) -> Evidence {
+        let paths = self.layout.paths(&self.job.id, self.attempt);
+        let result = match (&self.runner, exited) {
+            (Some(runner), true) => self.read_result(runner, &paths.result),
+            _ => ResultRead::default(),
+        };
+        Evidence {
+            result,
+            stderr_tail: tail(&paths.stderr, STDERR_TAIL_BYTES),
+        }
+    }
+
+    fn read_result(&self, runner: &RunnerSpec, result_path: &std::path::Path) -> ResultRead {
+        let job = &self.job;
+        let configured =
+            match crate::workdir::result_file(runner, &job.params, &job.id, self.attempt) {
+                Ok(configured) => configured,
+                Err(error) => {
+                    return ResultRead {
+                        error: Some(error),
+                        ..Default::default()
+                    };
+                }
+            };
+        // Millisecond timestamps: allow the file's mtime to fall within the start millisecond.
+        let not_before = std::time::UNIX_EPOCH
+            + std::time::Duration::from_millis(self.started.0.saturating_sub(1));
+        crate::workdir::read_result(runner, result_path, configured.as_deref(), not_before)
+    }
+}
+
 /// A timed pick and the jobs it chose.
 type PickCall = (PolicyCall, Vec<String>);
 
@@ -414,6 +495,7 @@ type PickCall = (PolicyCall, Vec<String>);
 /// timed and with the jobs it chose, for their traces.
 struct PolicyPick<'a> {
     policy: &'a dyn Policy,
+    now: Timestamp,
     max_concurrency: u32,
     calls: Option<RefCell<Vec<PickCall>>>,
 }
@@ -432,7 +514,7 @@ impl Pick for PolicyPick<'_> {
                 })
                 .collect(),
             load: reef_policy::inputs::host_load(running, self.max_concurrency),
-            now_ms: Timestamp::now().0,
+            now_ms: self.now.0,
             seed: reef_policy::inputs::seed(),
         };
         let (chosen, call) = PolicyCall::time("pick", || {

@@ -7,24 +7,30 @@
 //!
 //! 1. `schedule`: the scheduler picks jobs within the hard limits; for each, the policy plans the
 //!    attempt, the `start` transition and the attempt record are committed, and only then the
-//!    shim is launched (nothing irreversible before the state is durable).
-//! 2. A watcher task awaits the shim and sends back its exit record.
-//! 3. `finish`: the exit record and the result are judged, the policy decides, and the outcome is
+//!    executor is asked to launch it (nothing irreversible before the state is durable). The
+//!    launch runs on a task of its own and answers with `Launched`: its handle and placement are
+//!    committed, and a task observes the attempt.
+//! 2. When the attempt ends, that task gathers what it left (result, stderr tail) off the
+//!    engine's task and sends `AttemptEnded`.
+//! 3. `finish`: the ending and the result are judged, the policy decides, and the outcome is
 //!    committed (`succeeded`, `failed`, `retry_wait` with a timer, or `cancelled`).
 //!
-//! The store blocks, so its calls run under `block_in_place`.
+//! Nothing here waits on a process or a file; the store blocks, so its calls run under
+//! [`blocking`]. Time comes from a [`Clock`], so tests can move it.
 
 use reef_core::lifecycle::{JobEvent, JobState, Transition};
 use reef_core::model::Job;
 
+use crate::clock::Clock;
+use crate::executor::{Executor, LaunchError, Launched};
 use crate::metrics::Metrics;
-use crate::supervisor::ShimSupervisor;
 use crate::trace::JobTracer;
+use reef_core::executor::{AttemptHandle, Ending};
+use reef_core::outcome::ResultRead;
 use reef_core::runner::RunnerSet;
 use reef_core::scheduler::{Candidate, Limits, Scheduler};
 use reef_core::time::Timestamp;
 use reef_policy::{HostLoad, Policy};
-use reef_shim::{ExitRecord, ShimIdentity};
 use reef_store::{Change, JobStore, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,8 +45,16 @@ mod recovery;
 /// writes).
 const TICK: Duration = Duration::from_millis(500);
 
-/// How often a re-attached shim (not our child) is checked for life.
-const REATTACH_POLL: Duration = Duration::from_millis(100);
+/// Runs `f`, which blocks (a store call), without stalling the runtime's other tasks: under
+/// `block_in_place` on a multi-threaded runtime, directly on a single-threaded one (tests).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(runtime) if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
 
 /// Errors the engine reports to callers.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +83,17 @@ enum Command {
         job_id: String,
         reply: oneshot::Sender<Result<Job, EngineError>>,
     },
+    /// An executor answered a launch.
+    Launched {
+        job_id: String,
+        attempt: u32,
+        outcome: Result<Launched, LaunchError>,
+    },
     AttemptEnded {
         job_id: String,
         attempt: u32,
-        record: Option<ExitRecord>,
+        ending: Ending,
+        evidence: Box<Evidence>,
     },
     RetryDue {
         job_id: String,
@@ -217,9 +238,19 @@ impl EngineHandle {
     }
 }
 
+/// What an ended attempt left, gathered off the engine's task.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Evidence {
+    /// Its result, read through the runner's pointers.
+    result: ResultRead,
+    /// The end of its stderr, for the policy.
+    stderr_tail: String,
+}
+
 struct RunningAttempt {
     attempt: u32,
-    shim: Option<ShimIdentity>,
+    /// `None` while its launch has not answered.
+    handle: Option<AttemptHandle>,
 }
 
 /// The engine task's state.
@@ -228,7 +259,8 @@ pub struct Engine {
     runners: Arc<RunnerSet>,
     policy: Arc<dyn Policy>,
     scheduler: Scheduler,
-    supervisor: ShimSupervisor,
+    executor: Arc<dyn Executor>,
+    clock: Arc<dyn Clock>,
     running: HashMap<String, RunningAttempt>,
     tx: mpsc::UnboundedSender<Command>,
     status: Arc<EngineStatus>,
@@ -248,8 +280,10 @@ pub struct EngineParts {
     pub limits: Limits,
     /// Candidates offered to the policy per decision.
     pub window: usize,
-    /// Launches shims.
-    pub supervisor: ShimSupervisor,
+    /// Runs attempts.
+    pub executor: Arc<dyn Executor>,
+    /// Where time is read.
+    pub clock: Arc<dyn Clock>,
     /// Counters and histograms.
     pub metrics: Arc<Metrics>,
     /// Job traces.
@@ -275,35 +309,35 @@ pub fn limits_for(
 impl Engine {
     /// Rebuilds the engine's view from the store, re-attaches or finishes attempts left running
     /// by a previous host, and starts the engine task.
-    pub fn start(parts: EngineParts) -> Result<EngineHandle, EngineError> {
+    pub async fn start(parts: EngineParts) -> Result<EngineHandle, EngineError> {
         let EngineParts {
             store,
             runners,
             policy,
             limits,
             window,
-            supervisor,
+            executor,
+            clock,
             metrics,
             tracer,
         } = parts;
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(EngineStatus::default());
-        status
-            .last_tick_ms
-            .store(Timestamp::now().0, Ordering::Relaxed);
+        status.last_tick_ms.store(clock.now().0, Ordering::Relaxed);
         let mut engine = Engine {
             store,
             runners,
             policy,
             scheduler: Scheduler::new(limits, window),
-            supervisor,
+            executor,
+            clock,
             running: HashMap::new(),
             tx: tx.clone(),
             status: status.clone(),
             metrics,
             tracer,
         };
-        engine.recover()?;
+        engine.recover().await?;
         tokio::spawn(engine.run(rx));
         Ok(EngineHandle { tx, status })
     }
@@ -328,7 +362,7 @@ impl Engine {
             }
             self.status
                 .last_tick_ms
-                .store(Timestamp::now().0, Ordering::Relaxed);
+                .store(self.clock.now().0, Ordering::Relaxed);
             self.status
                 .queued
                 .store(self.scheduler.queued_len() as u64, Ordering::Relaxed);
@@ -354,17 +388,33 @@ impl Engine {
             Command::Redrive { job_id, reply } => {
                 let _ = reply.send(self.redrive(&job_id));
             }
+            Command::Launched {
+                job_id,
+                attempt,
+                outcome,
+            } => {
+                if let Err(error) = self.launched(&job_id, attempt, outcome.clone()) {
+                    tracing::error!(job_id, attempt, %error, "could not record a launch; retrying");
+                    self.resend_later(Command::Launched {
+                        job_id,
+                        attempt,
+                        outcome,
+                    });
+                }
+            }
             Command::AttemptEnded {
                 job_id,
                 attempt,
-                record,
+                ending,
+                evidence,
             } => {
-                if let Err(error) = self.finish(&job_id, attempt, record.clone()) {
+                if let Err(error) = self.finish(&job_id, attempt, ending.clone(), &evidence) {
                     tracing::error!(job_id, attempt, %error, "could not record the end of an attempt; retrying");
                     self.resend_later(Command::AttemptEnded {
                         job_id,
                         attempt,
-                        record,
+                        ending,
+                        evidence,
                     });
                 }
             }
@@ -433,7 +483,7 @@ impl Engine {
     fn arm_retry(&self, job: &Job) {
         let delay = job
             .next_run_at
-            .map(|at| at.since(Timestamp::now()))
+            .map(|at| at.since(self.clock.now()))
             .unwrap_or_default();
         let tx = self.tx.clone();
         let job_id = job.id.clone();
@@ -444,12 +494,11 @@ impl Engine {
     }
 
     fn load(&self, job_id: &str) -> Result<Job, EngineError> {
-        tokio::task::block_in_place(|| self.store.job(job_id))?
-            .ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
+        blocking(|| self.store.job(job_id))?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
     }
 
     fn commit(&self, changes: &[Change]) -> Result<(), EngineError> {
-        tokio::task::block_in_place(|| self.store.write(changes))?;
+        blocking(|| self.store.write(changes))?;
         Ok(())
     }
 
@@ -467,7 +516,7 @@ impl Engine {
         match job.state {
             JobState::Queued | JobState::RetryWait => {
                 let event = job
-                    .apply(Transition::Cancel, Timestamp::now())
+                    .apply(Transition::Cancel, self.clock.now())
                     .expect("queued and waiting jobs can be cancelled");
                 self.commit_job(&job, vec![event])?;
                 self.scheduler.remove_queued(job_id);
@@ -477,11 +526,12 @@ impl Engine {
             JobState::Running => {
                 if !job.cancel_requested {
                     job.cancel_requested = true;
-                    job.updated_at = Timestamp::now();
+                    job.updated_at = self.clock.now();
                     self.commit_job(&job, vec![])?;
                 }
-                if let Some(shim) = self.running.get(job_id).and_then(|r| r.shim) {
-                    self.supervisor.cancel(&shim);
+                // A launch still under way is cancelled when it answers.
+                if let Some(handle) = self.running.get(job_id).and_then(|r| r.handle.as_ref()) {
+                    self.executor.cancel(handle);
                 }
                 tracing::info!(job_id, "cancel requested for a running attempt");
             }
@@ -493,7 +543,7 @@ impl Engine {
 
     fn redrive(&mut self, job_id: &str) -> Result<Job, EngineError> {
         let mut job = self.load(job_id)?;
-        let event = job.apply(Transition::Redrive, Timestamp::now())?;
+        let event = job.apply(Transition::Redrive, self.clock.now())?;
         self.commit_job(&job, vec![event])?;
         self.enqueue(&job);
         tracing::info!(job_id, "re-driven");
@@ -506,10 +556,10 @@ impl Engine {
             return Ok(()); // cancelled meanwhile
         }
         let mut event = job
-            .apply(Transition::Requeue, Timestamp::now())
+            .apply(Transition::Requeue, self.clock.now())
             .expect("retry_wait → queued is allowed");
         // A requeue carries out the retry that a policy decided: it names that policy too.
-        event.policy = tokio::task::block_in_place(|| self.store.events_of(job_id))?
+        event.policy = blocking(|| self.store.events_of(job_id))?
             .into_iter()
             .rev()
             .find(|e| e.transition == "retry")

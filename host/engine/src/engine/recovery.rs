@@ -1,27 +1,90 @@
 //! Start-up recovery: rebuilding the scheduler from the store and picking up attempts a
 //! previous host left running.
 
-use super::{Command, Engine, EngineError, REATTACH_POLL, RunningAttempt};
+use super::attempts::Scene;
+use super::{Engine, EngineError, RunningAttempt, blocking};
+use crate::executor::{Missing, Reattached};
 use reef_core::lifecycle::JobState;
-use reef_core::model::Job;
-use reef_shim::{ExitRecord, ShimIdentity};
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use reef_core::model::Attempt;
+use reef_store::Change;
+use std::collections::BTreeMap;
 
 impl Engine {
-    pub(super) fn recover(&mut self) -> Result<(), EngineError> {
-        let jobs = self.store.unfinished_jobs()?;
-        let live = if jobs.iter().any(|j| j.state == JobState::Running) {
-            self.supervisor.live_shims()
-        } else {
-            HashMap::new()
-        };
+    /// Queues what waits, arms the timers of what waits for a retry, and asks the executor
+    /// about every attempt a previous host left running: one that still runs is observed again,
+    /// one that ended meanwhile is finished from what it left, one that cannot be found is lost
+    /// (and nothing of it survives). No attempt runs twice: a running job is never queued.
+    pub(super) async fn recover(&mut self) -> Result<(), EngineError> {
+        let jobs = blocking(|| self.store.unfinished_jobs())?;
+        let mut running = Vec::new();
         for job in jobs {
             match job.state {
                 JobState::Queued => self.enqueue(&job),
                 JobState::RetryWait => self.arm_retry(&job),
-                JobState::Running => self.reattach(&job, &live),
+                JobState::Running => {
+                    if let Some(candidate) = self.candidate(&job) {
+                        self.scheduler.claim(&candidate);
+                    }
+                    let n = job.attempt_count;
+                    let attempt = blocking(|| self.store.attempt(&job.id, n))?
+                        .unwrap_or_else(|| Attempt::started(n, job.updated_at, 0, 0));
+                    running.push((job, attempt));
+                }
                 _ => {}
+            }
+        }
+        let missing = running
+            .iter()
+            .map(|(job, attempt)| Missing {
+                job_id: job.id.clone(),
+                attempt: attempt.n,
+                handle: attempt.handle.clone(),
+            })
+            .collect();
+        let found = self.executor.reattach(missing).await;
+        for ((job, mut attempt), found) in running.into_iter().zip(found) {
+            match found {
+                Reattached::Running(launched) => {
+                    tracing::info!(
+                        job_id = job.id,
+                        attempt = attempt.n,
+                        "re-attached to a running attempt"
+                    );
+                    if attempt.handle.as_ref() != Some(&launched.handle) {
+                        // Found by its name: its handle is durable from now on.
+                        attempt.handle = Some(launched.handle.clone());
+                        attempt.placement = Some(launched.placement.clone());
+                        self.commit(&[Change {
+                            job: job.clone(),
+                            attempt: Some(attempt.clone()),
+                            events: vec![],
+                        }])?;
+                    }
+                    self.observe(&job, &attempt, launched.handle);
+                }
+                Reattached::Ended(ending) => {
+                    tracing::info!(
+                        job_id = job.id,
+                        attempt = attempt.n,
+                        "an attempt ended while no host ran"
+                    );
+                    self.running.insert(
+                        job.id.clone(),
+                        RunningAttempt {
+                            attempt: attempt.n,
+                            handle: attempt.handle.clone(),
+                        },
+                    );
+                    let scene = Scene {
+                        layout: self.executor.layout().clone(),
+                        runner: self.runners.get(&job.runner).cloned(),
+                        job,
+                        attempt: attempt.n,
+                        started: attempt.started_at,
+                    };
+                    let tx = self.tx.clone();
+                    tokio::spawn(async move { scene.report(ending, &tx).await });
+                }
             }
         }
         Ok(())
@@ -32,7 +95,7 @@ impl Engine {
     /// of a runner that came back are offered again. Returns what the operator should know:
     /// jobs whose runner is gone, and jobs that claim a pool no longer declared.
     pub(super) fn requeue_all(&mut self) -> Result<Vec<String>, EngineError> {
-        let jobs = tokio::task::block_in_place(|| self.store.unfinished_jobs())?;
+        let jobs = blocking(|| self.store.unfinished_jobs())?;
         for id in self.scheduler.queued_ids() {
             self.scheduler.remove_queued(&id);
         }
@@ -60,49 +123,5 @@ impl Engine {
             format!("resources.{pool}: not declared; {n} queued jobs claim it and wait until it is")
         }));
         Ok(warnings)
-    }
-
-    /// A job found running at start-up: follow its shim if it lives, finish it from its exit
-    /// record if the shim is gone, or declare the attempt lost. A live shim is found by the spec
-    /// it runs (`live`), so one started just before the old host died is not missed.
-    fn reattach(&mut self, job: &Job, live: &HashMap<PathBuf, ShimIdentity>) {
-        let n = job.attempt_count;
-        let paths = self.supervisor.layout().paths(&job.id, n);
-        if let Some(candidate) = self.candidate(job) {
-            self.scheduler.claim(&candidate);
-        }
-        let identity = live
-            .get(&paths.spec)
-            .copied()
-            .or_else(|| self.supervisor.recorded_identity(&job.id, n));
-        self.running.insert(
-            job.id.clone(),
-            RunningAttempt {
-                attempt: n,
-                shim: identity,
-            },
-        );
-        let tx = self.tx.clone();
-        let job_id = job.id.clone();
-        let alive = identity.filter(|i| i.is_alive());
-        tracing::info!(
-            job_id,
-            attempt = n,
-            reattached = alive.is_some(),
-            "recovering running attempt"
-        );
-        tokio::spawn(async move {
-            if let Some(identity) = alive {
-                while identity.is_alive() {
-                    tokio::time::sleep(REATTACH_POLL).await;
-                }
-            }
-            let record = ExitRecord::read(&paths.exit_record).ok().flatten();
-            let _ = tx.send(Command::AttemptEnded {
-                job_id,
-                attempt: n,
-                record,
-            });
-        });
     }
 }

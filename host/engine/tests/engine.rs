@@ -225,7 +225,10 @@ async fn a_failed_attempt_is_retried_after_its_backoff_and_not_before() {
     h.fake.end(&name, exited(3));
     let job = h.until_state(&id, JobState::Failed).await;
     assert_eq!(job.reason.as_deref(), Some("exit_code:3"));
-    assert!(h.no_launch(Duration::from_secs(60)).await, "the budget is spent");
+    assert!(
+        h.no_launch(Duration::from_secs(60)).await,
+        "the budget is spent"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -238,8 +241,10 @@ async fn a_cancel_while_the_launch_is_under_way_reaches_the_attempt_once_launche
     assert_eq!(job.state, JobState::Running);
     assert!(h.fake.cancels().is_empty(), "nothing to signal yet");
     let name = launch.start();
-    h.until("the cancel to be passed on", |h| h.fake.cancels() == [name.clone()])
-        .await;
+    h.until("the cancel to be passed on", |h| {
+        h.fake.cancels() == [name.clone()]
+    })
+    .await;
     h.fake.end(&name, cancelled());
     h.until_state(&id, JobState::Cancelled).await;
     assert_eq!(h.attempt(&id, 1).state, AttemptState::Cancelled);
@@ -285,9 +290,9 @@ async fn a_launch_that_fails_fails_the_attempt_with_the_reason() {
     assert!(h.no_launch(Duration::from_secs(60)).await);
     // So is a launch the host itself could not make (a full disk): its reason says so.
     let id = h.submit("demo");
-    h.launch()
-        .await
-        .fail(LaunchError::Host("creating the attempt directory: disk full".into()));
+    h.launch().await.fail(LaunchError::Host(
+        "creating the attempt directory: disk full".into(),
+    ));
     let job = h.until_state(&id, JobState::Failed).await;
     assert_eq!(
         job.reason.as_deref(),
@@ -334,7 +339,11 @@ async fn a_reconfigure_raises_the_limit_between_two_passes() {
         .engine
         .reconfigure(
             runners.clone(),
-            limits_for(&runners, config.scheduler.max_concurrency, &config.resources),
+            limits_for(
+                &runners,
+                config.scheduler.max_concurrency,
+                &config.resources,
+            ),
             32,
         )
         .await

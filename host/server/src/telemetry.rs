@@ -133,6 +133,14 @@ pub struct LogLevel {
 }
 
 impl LogLevel {
+    /// A level tied to no subscriber (tests, tools): setting it changes nothing.
+    pub fn detached() -> Self {
+        Self {
+            handle: None,
+            from_env: false,
+        }
+    }
+
     /// Checks a filter without applying it.
     pub fn validate(directive: &str) -> Result<(), TelemetryError> {
         parse_level(directive).map(|_| ())

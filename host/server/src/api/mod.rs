@@ -10,6 +10,8 @@ pub mod openapi;
 mod openapi_finish;
 mod policies;
 pub mod problem;
+#[cfg(test)]
+mod tests;
 
 use crate::auth::{Authenticator, Scope};
 use crate::config_reload::ConfigReloader;

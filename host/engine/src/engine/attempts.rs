@@ -133,7 +133,7 @@ impl Engine {
         n: u32,
         outcome: Result<Launched, LaunchError>,
     ) -> Result<(), EngineError> {
-        if !self.running.get(job_id).is_some_and(|r| r.attempt == n) {
+        if self.running.get(job_id).is_none_or(|r| r.attempt != n) {
             return Ok(());
         }
         let job = self.load(job_id)?;

@@ -6,6 +6,7 @@
 //! needs to re-attach to or finish an attempt lives in files, so the shim does not depend on the
 //! host staying alive.
 
+pub mod procs;
 pub mod protocol;
 
 pub use protocol::{AttemptSpec, ExitRecord, ProtocolError, ShimIdentity};

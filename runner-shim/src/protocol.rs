@@ -143,36 +143,21 @@ pub struct ShimIdentity {
 impl ShimIdentity {
     /// Reads the identity of a running process, `None` if it no longer exists.
     pub fn of_pid(pid: u32) -> Option<Self> {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let start_ticks = proc_stat_field(&stat, 22)?;
-        Some(Self { pid, start_ticks })
+        let stat = crate::procs::stat(i32::try_from(pid).ok()?)?;
+        Some(Self {
+            pid,
+            start_ticks: stat.start_ticks,
+        })
     }
 
     /// True when a process with this pid exists and is the same process (same start time) and
     /// has not yet been reaped.
     pub fn is_alive(&self) -> bool {
-        match fs::read_to_string(format!("/proc/{}/stat", self.pid)) {
-            Ok(stat) => {
-                proc_stat_field(&stat, 22) == Some(self.start_ticks)
-                    && proc_stat_state(&stat) != Some('Z')
-            }
-            Err(_) => false,
-        }
+        i32::try_from(self.pid)
+            .ok()
+            .and_then(crate::procs::stat)
+            .is_some_and(|stat| stat.start_ticks == self.start_ticks && !stat.zombie)
     }
-}
-
-/// Field `n` (1-based, as in proc(5)) of a `/proc/<pid>/stat` line. The command name (field 2)
-/// may contain spaces and parentheses, so parsing starts after its last `)`.
-pub fn proc_stat_field(stat: &str, n: usize) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // After ")" come fields 3.. separated by spaces.
-    rest.split_whitespace().nth(n.checked_sub(3)?)?.parse().ok()
-}
-
-/// The state letter (field 3) of a `/proc/<pid>/stat` line.
-pub fn proc_stat_state(stat: &str) -> Option<char> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().next()?.chars().next()
 }
 
 /// Errors reading or writing protocol files.
@@ -231,14 +216,6 @@ fn write_json_atomically<T: Serialize>(path: &Path, value: &T) -> Result<(), Pro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_fields_survive_odd_command_names() {
-        let stat = "1234 (we ird) name)) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 50";
-        assert_eq!(proc_stat_state(stat), Some('S'));
-        assert_eq!(proc_stat_field(stat, 4), Some(1));
-        assert_eq!(proc_stat_field(stat, 22), Some(98765));
-    }
 
     #[test]
     fn exit_record_round_trips_and_missing_is_none() {

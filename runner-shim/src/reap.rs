@@ -9,9 +9,8 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use reef_shim::protocol::{proc_stat_field, proc_stat_state};
+use reef_shim::procs;
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::time::{Duration, Instant};
 
 /// How the runner (the shim's direct child) ended.
@@ -66,33 +65,12 @@ pub fn reap_ready(runner: Pid) -> Reaped {
 
 /// All descendants of `root` according to `/proc`, in no particular order.
 fn descendants(root: Pid) -> Vec<Descendant> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
     let mut children: HashMap<i32, Vec<Descendant>> = HashMap::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // The process may be gone by now; that is fine.
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let (Some(ppid), Some(pgrp)) = (proc_stat_field(&stat, 4), proc_stat_field(&stat, 5))
-        else {
-            continue;
-        };
-        let (Ok(ppid), Ok(pgrp)) = (i32::try_from(ppid), i32::try_from(pgrp)) else {
-            continue;
-        };
-        children.entry(ppid).or_default().push(Descendant {
-            pid: Pid::from_raw(pid),
-            pgrp: Pid::from_raw(pgrp),
-            zombie: proc_stat_state(&stat) == Some('Z'),
+    for process in procs::all() {
+        children.entry(process.ppid).or_default().push(Descendant {
+            pid: Pid::from_raw(process.pid),
+            pgrp: Pid::from_raw(process.pgrp),
+            zombie: process.zombie,
         });
     }
     let mut found = Vec::new();

@@ -134,20 +134,9 @@ impl Attempt {
 
     /// Processes (other than zombies) whose environment carries this attempt's marker.
     fn marked_processes(&self) -> Vec<i32> {
-        let wanted = format!("{MARKER_VAR}={}", self.marker);
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|&b| b == 0)
-                        .any(|var| var == wanted.as_bytes())
-                })
-            })
+        reef_shim::procs::with_env(&[(MARKER_VAR, &self.marker)])
+            .into_iter()
+            .map(|p| p.pid)
             .collect()
     }
 }

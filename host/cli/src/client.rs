@@ -1,5 +1,11 @@
 //! `ApiClient`: the command line's HTTP client for a running host.
+//!
+//! Answers are parsed into the API's own types (`reef_core::api`, the records of
+//! `reef_core::model`), the ones the server serialises, so a field the two sides disagree on is
+//! a compile error or a clear decode error, never a silent `null`.
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::io::Read;
 use std::time::Duration;
@@ -32,6 +38,14 @@ pub enum ClientError {
         detail: String,
         /// The whole problem document.
         body: Value,
+    },
+    /// The host answered, but not with what this client expects (a host of another version).
+    #[error("unexpected answer from {url}: {error}")]
+    Unexpected {
+        /// URL called.
+        url: String,
+        /// What could not be read.
+        error: String,
     },
 }
 
@@ -81,45 +95,59 @@ impl ApiClient {
         }
     }
 
-    /// `GET path` as JSON.
-    pub fn get(&self, path: &str) -> Result<Value, ClientError> {
+    /// `GET path`, its answer parsed as `T`.
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.send("GET", path, None, None, &[])
     }
 
     /// `POST path` with a JSON body.
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ClientError> {
+    pub fn post<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<T, ClientError> {
         self.post_with(path, body, &[])
     }
 
     /// `POST path` with a JSON body and extra headers (e.g. `Idempotency-Key`).
-    pub fn post_with(
+    pub fn post_with<T: DeserializeOwned>(
         &self,
         path: &str,
-        body: &Value,
+        body: &impl Serialize,
         headers: &[(&str, &str)],
-    ) -> Result<Value, ClientError> {
-        self.send(
-            "POST",
-            path,
-            Some(body.to_string().into_bytes()),
-            Some("application/json"),
-            headers,
-        )
+    ) -> Result<T, ClientError> {
+        let body = serde_json::to_vec(body).map_err(|e| ClientError::Unexpected {
+            url: format!("{}{path}", self.base),
+            error: format!("the request cannot be written: {e}"),
+        })?;
+        self.send("POST", path, Some(body), Some("application/json"), headers)
     }
 
     /// `PUT path` with raw bytes.
-    pub fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> Result<Value, ClientError> {
+    pub fn put_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        bytes: Vec<u8>,
+    ) -> Result<T, ClientError> {
         self.send("PUT", path, Some(bytes), Some("application/wasm"), &[])
     }
 
-    /// `DELETE path`.
-    pub fn delete(&self, path: &str) -> Result<Value, ClientError> {
-        self.send("DELETE", path, None, None, &[])
+    /// `DELETE path` (answered without a body).
+    pub fn delete(&self, path: &str) -> Result<(), ClientError> {
+        let raw = self.fetch("DELETE", path, None, None, &[])?;
+        if raw.status >= 400 {
+            return Err(api_error(raw.status, &raw.body));
+        }
+        Ok(())
     }
 
     /// `GET path`, retried while the host is away ([`ClientError::is_transient`]) for up to
     /// `grace`; a follower uses it so that a host restart does not end the follow.
-    pub fn get_patiently(&self, path: &str, grace: Duration) -> Result<Value, ClientError> {
+    pub fn get_patiently<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        grace: Duration,
+    ) -> Result<T, ClientError> {
         let deadline = std::time::Instant::now() + grace;
         let mut told = false;
         loop {
@@ -149,19 +177,22 @@ impl ApiClient {
         })
     }
 
-    fn send(
+    fn send<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
         headers: &[(&str, &str)],
-    ) -> Result<Value, ClientError> {
+    ) -> Result<T, ClientError> {
         let raw = self.fetch(method, path, body, content_type, headers)?;
         if raw.status >= 400 {
             return Err(api_error(raw.status, &raw.body));
         }
-        Ok(json_of(&raw.body))
+        serde_json::from_slice(&raw.body).map_err(|e| ClientError::Unexpected {
+            url: format!("{}{path}", self.base),
+            error: e.to_string(),
+        })
     }
 
     fn fetch(
@@ -280,7 +311,7 @@ mod tests {
     fn an_unreachable_host_is_one_line() {
         // Port 9 on loopback: nothing listens there in a test environment.
         let client = ApiClient::new("http://127.0.0.1:9", None);
-        let error = client.get("/v1/jobs").unwrap_err();
+        let error = client.get::<Value>("/v1/jobs").unwrap_err();
         assert!(matches!(error, ClientError::Unreachable { .. }), "{error}");
         let text = error.to_string();
         assert!(text.starts_with("cannot reach reef at http://127.0.0.1:9/v1/jobs"));

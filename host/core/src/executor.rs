@@ -2,6 +2,7 @@
 //! observe, cancel, re-attach), which needs processes and a runtime, is the engine's
 //! `executor` module; this is only what is stored and shown.
 
+use crate::job_id::JobId;
 use reef_shim::ExitRecord;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,6 @@ pub enum Ending {
 
 /// The name of attempt `n` of `job_id` wherever it runs: unique across hosts and restarts,
 /// since job ids are.
-pub fn attempt_name(job_id: &str, n: u32) -> String {
+pub fn attempt_name(job_id: &JobId, n: u32) -> String {
     format!("reef-{job_id}-{n}")
 }

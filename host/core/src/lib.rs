@@ -1,6 +1,6 @@
 //! reef's core: what a job is and the rules it lives by.
 //!
-//! - the records of jobs, attempts and events ([`model`], [`lifecycle`], with the job state
+//! - the records of jobs, attempts and events ([`model`], [`job_id`], [`lifecycle`], with the job state
 //!   machine: every change of a job's state goes through [`lifecycle`]'s `Job::apply`);
 //! - the scheduling rules ([`scheduler`]): queues, hard limits, resource pools;
 //! - runners as configured ([`config`], [`runner`]) with their parameters ([`params`]) and
@@ -18,6 +18,7 @@ pub mod api;
 pub mod config;
 pub mod confined_path;
 pub mod executor;
+pub mod job_id;
 pub mod json_integer;
 pub mod lifecycle;
 pub mod model;

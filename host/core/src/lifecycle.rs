@@ -14,6 +14,7 @@
 //! to `queued` (with a fresh attempt budget). A running job becomes `cancelled` only once its
 //! process is gone.
 
+use crate::job_id::JobId;
 use crate::model::Job;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -140,7 +141,7 @@ impl Transition {
 #[error("job {job_id}: cannot {transition} from {from}")]
 pub struct InvalidTransition {
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Its state.
     pub from: JobState,
     /// The refused transition's name.
@@ -153,7 +154,7 @@ pub struct JobEvent {
     /// Sequence number, assigned by the store (0 until stored).
     pub seq: u64,
     /// The job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// When.
     pub at: Timestamp,
     /// Transition name.

@@ -2,6 +2,7 @@
 //! and what the API shows.
 
 use crate::executor::{AttemptHandle, Placement};
+use crate::job_id::JobId;
 use crate::lifecycle::JobState;
 use crate::time::Timestamp;
 use reef_shim::ShimIdentity;
@@ -11,8 +12,8 @@ use std::collections::BTreeMap;
 /// A job: one request to run a runner until it succeeds, fails for good or is cancelled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Job {
-    /// ULID: unique, and ordered by submission.
-    pub id: String,
+    /// Unique, and ordered by submission.
+    pub id: JobId,
     /// Runner name.
     pub runner: String,
     /// Validated parameters, defaults filled in.
@@ -53,7 +54,7 @@ pub struct Job {
 impl Job {
     /// A freshly submitted job of `runner`, queued at `now`, with default priority and tenant.
     pub fn queued(
-        id: String,
+        id: JobId,
         runner: &str,
         params: BTreeMap<String, String>,
         now: Timestamp,
@@ -93,6 +94,19 @@ pub enum AttemptState {
     Cancelled,
     /// Its shim vanished without an exit record.
     Lost,
+}
+
+impl AttemptState {
+    /// The state's name, as the API spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Lost => "lost",
+        }
+    }
 }
 
 /// One run of a job's runner.

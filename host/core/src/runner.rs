@@ -3,6 +3,7 @@
 
 use crate::config::{Config, ConfigError, RunnerConfig};
 use crate::confined_path;
+use crate::job_id::JobId;
 use crate::params::ParamSchema;
 use crate::template::Template;
 use std::collections::BTreeMap;
@@ -260,14 +261,14 @@ impl RunnerSpec {
     /// Placeholder values of one attempt.
     fn values<'a>(
         params: &'a BTreeMap<String, String>,
-        job_id: &'a str,
+        job_id: &'a JobId,
         attempt: &'a str,
     ) -> BTreeMap<&'a str, &'a str> {
         let mut values: BTreeMap<&str, &str> = params
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        values.insert("job_id", job_id);
+        values.insert("job_id", job_id.as_str());
         values.insert("attempt", attempt);
         values
     }
@@ -276,7 +277,7 @@ impl RunnerSpec {
     pub fn argv(
         &self,
         params: &BTreeMap<String, String>,
-        job_id: &str,
+        job_id: &JobId,
         attempt: u32,
     ) -> Vec<String> {
         let attempt = attempt.to_string();
@@ -289,7 +290,7 @@ impl RunnerSpec {
     pub fn result_template(
         &self,
         params: &BTreeMap<String, String>,
-        job_id: &str,
+        job_id: &JobId,
         attempt: u32,
     ) -> Option<String> {
         let attempt = attempt.to_string();
@@ -302,7 +303,7 @@ impl RunnerSpec {
     pub fn environment(
         &self,
         host_env: impl Fn(&str) -> Option<String>,
-        job_id: &str,
+        job_id: &JobId,
         attempt: u32,
         result_path: &Path,
     ) -> BTreeMap<String, String> {
@@ -317,7 +318,7 @@ impl RunnerSpec {
             }
         }
         env.extend(self.env.clone());
-        env.insert("REEF_JOB_ID".to_owned(), job_id.to_owned());
+        env.insert("REEF_JOB_ID".to_owned(), job_id.to_string());
         env.insert("REEF_ATTEMPT".to_owned(), attempt.to_string());
         env.insert("REEF_RUNNER".to_owned(), self.name.clone());
         env.insert(
@@ -348,7 +349,7 @@ mod tests {
         let r = set.get("r").unwrap();
         let params = BTreeMap::from([("p".to_owned(), "a b; rm -rf /".to_owned())]);
         assert_eq!(
-            r.argv(&params, "J", 2),
+            r.argv(&params, &JobId::named("J"), 2),
             ["prog", "--x=a b; rm -rf /", "a b; rm -rf /", "J-2"]
         );
         assert_eq!(r.workdir, Path::new("/base"));
@@ -395,10 +396,10 @@ mod tests {
             "SECRET" => Some("s".to_owned()),
             _ => None,
         };
-        let env = set
-            .get("r")
-            .unwrap()
-            .environment(host, "J", 1, Path::new("/r.json"));
+        let env =
+            set.get("r")
+                .unwrap()
+                .environment(host, &JobId::named("J"), 1, Path::new("/r.json"));
         assert_eq!(env["PATH"], "/bin");
         assert_eq!(env["A"], "1");
         assert_eq!(env["REEF_JOB_ID"], "J");

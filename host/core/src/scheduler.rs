@@ -6,6 +6,7 @@
 //! Among the jobs that fit those limits it offers a bounded window of candidates to a [`Pick`]
 //! (the policy) and starts what the policy picks, re-checking the limits for each pick.
 
+use crate::job_id::JobId;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, HashMap};
 
@@ -13,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// Job id (a ULID, so ordering by id is ordering by submission).
-    pub job_id: String,
+    pub job_id: JobId,
     /// Runner name.
     pub runner: String,
     /// Higher runs sooner.
@@ -45,7 +46,7 @@ pub struct RunningView {
 pub trait Pick {
     /// Returns the ids of the candidates to start now, in order. Ids that are not candidates are
     /// ignored; an empty answer starts nothing until the next scheduling pass.
-    fn pick(&self, candidates: &[Candidate], running: &RunningView) -> Vec<String>;
+    fn pick(&self, candidates: &[Candidate], running: &RunningView) -> Vec<JobId>;
 }
 
 /// The host's hard limits.
@@ -59,7 +60,7 @@ pub struct Limits {
     pub pools: HashMap<String, u32>,
 }
 
-type QueueKey = (Reverse<i32>, String);
+type QueueKey = (Reverse<i32>, JobId);
 
 #[derive(Debug, Clone)]
 struct Claim {
@@ -74,8 +75,8 @@ pub struct Scheduler {
     limits: Limits,
     window: usize,
     queues: BTreeMap<String, BTreeMap<QueueKey, Candidate>>,
-    queued: HashMap<String, (String, QueueKey)>,
-    running: HashMap<String, Claim>,
+    queued: HashMap<JobId, (String, QueueKey)>,
+    running: HashMap<JobId, Claim>,
     view: RunningView,
 }
 
@@ -129,12 +130,12 @@ impl Scheduler {
     }
 
     /// The ids of the queued jobs.
-    pub fn queued_ids(&self) -> Vec<String> {
+    pub fn queued_ids(&self) -> Vec<JobId> {
         self.queued.keys().cloned().collect()
     }
 
     /// Removes a queued job (cancelled); false if it was not queued.
-    pub fn remove_queued(&mut self, job_id: &str) -> bool {
+    pub fn remove_queued(&mut self, job_id: &JobId) -> bool {
         let Some((runner, key)) = self.queued.remove(job_id) else {
             return false;
         };
@@ -179,7 +180,7 @@ impl Scheduler {
     }
 
     /// Frees what a running job held; false if it was not running.
-    pub fn release(&mut self, job_id: &str) -> bool {
+    pub fn release(&mut self, job_id: &JobId) -> bool {
         let Some(claim) = self.running.remove(job_id) else {
             return false;
         };
@@ -193,7 +194,7 @@ impl Scheduler {
     }
 
     /// True when the job is queued here.
-    pub fn is_queued(&self, job_id: &str) -> bool {
+    pub fn is_queued(&self, job_id: &JobId) -> bool {
         self.queued.contains_key(job_id)
     }
 
@@ -258,7 +259,7 @@ impl Scheduler {
             let picks = policy.pick(&candidates, &self.view);
             let mut progressed = false;
             for id in picks {
-                let Some(c) = candidates.iter().find(|c| c.job_id == id) else {
+                let Some(c) = candidates.iter().find(|c| c.job_id == id.as_str()) else {
                     continue;
                 };
                 if !self.is_queued(&c.job_id) || !self.fits(c) {
@@ -292,14 +293,14 @@ mod tests {
     /// Takes candidates in the order offered.
     struct InOrder;
     impl Pick for InOrder {
-        fn pick(&self, candidates: &[Candidate], _: &RunningView) -> Vec<String> {
+        fn pick(&self, candidates: &[Candidate], _: &RunningView) -> Vec<JobId> {
             candidates.iter().map(|c| c.job_id.clone()).collect()
         }
     }
 
     fn c(id: &str, runner: &str, priority: i32, resources: &[&str]) -> Candidate {
         Candidate {
-            job_id: id.into(),
+            job_id: JobId::named(id),
             runner: runner.into(),
             priority,
             tenant: "t".into(),
@@ -325,7 +326,7 @@ mod tests {
         s.enqueue(c("a3", "r", 0, &[]));
         assert_eq!(ids(&s.next(&InOrder)), ["a2", "a1"]);
         assert!(s.next(&InOrder).is_empty(), "global limit reached");
-        s.release("a2");
+        s.release(&JobId::named("a2"));
         assert_eq!(ids(&s.next(&InOrder)), ["a3"]);
     }
 
@@ -345,7 +346,7 @@ mod tests {
         let started = s.next(&InOrder);
         assert_eq!(ids(&started), ["d0", "d1", "p0", "x"]);
         assert_eq!(s.view().per_resource["surfpool"], 1);
-        s.release("p0");
+        s.release(&JobId::named("p0"));
         assert_eq!(ids(&s.next(&InOrder)), ["p1"]);
     }
 
@@ -353,9 +354,9 @@ mod tests {
     fn the_policy_cannot_break_limits_or_invent_jobs() {
         struct Greedy;
         impl Pick for Greedy {
-            fn pick(&self, candidates: &[Candidate], _: &RunningView) -> Vec<String> {
-                let mut v: Vec<String> = candidates.iter().map(|c| c.job_id.clone()).collect();
-                v.push("ghost".into());
+            fn pick(&self, candidates: &[Candidate], _: &RunningView) -> Vec<JobId> {
+                let mut v: Vec<JobId> = candidates.iter().map(|c| c.job_id.clone()).collect();
+                v.push(JobId::named("ghost"));
                 v.push(v[0].clone());
                 v
             }
@@ -378,7 +379,7 @@ mod tests {
     fn the_window_is_bounded_and_cancel_removes() {
         struct Spy(std::cell::Cell<usize>);
         impl Pick for Spy {
-            fn pick(&self, candidates: &[Candidate], _: &RunningView) -> Vec<String> {
+            fn pick(&self, candidates: &[Candidate], _: &RunningView) -> Vec<JobId> {
                 self.0.set(self.0.get().max(candidates.len()));
                 vec![]
             }
@@ -396,8 +397,8 @@ mod tests {
         let spy = Spy(std::cell::Cell::new(0));
         assert!(s.next(&spy).is_empty());
         assert_eq!(spy.0.get(), 3);
-        assert!(s.remove_queued("j050"));
-        assert!(!s.remove_queued("j050"));
+        assert!(s.remove_queued(&JobId::named("j050")));
+        assert!(!s.remove_queued(&JobId::named("j050")));
         assert_eq!(s.queued_len(), 99);
         assert_eq!(s.view().queued_per_runner["r"], 99);
     }

@@ -7,7 +7,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 use std::time::Duration;
 
 /// `runner`
@@ -85,50 +85,95 @@ pub struct BuildLabels {
     pub version: String,
 }
 
-fn seconds_buckets() -> impl Iterator<Item = f64> {
-    // 1 ms to ~1 h.
-    exponential_buckets(0.001, 4.0, 12)
+/// Declares every metric once: its field, how it is made, its help text and unit. The struct,
+/// its constructor and the registration all come from this one list.
+macro_rules! metrics {
+    ($( $(#[$doc:meta])* $name:ident : $ty:ty = $init:expr, $help:literal $(, $unit:ident)? ;)*) => {
+        /// Every metric of the host.
+        pub struct Metrics {
+            registry: Registry,
+            $( $(#[$doc])* pub $name: $ty, )*
+        }
+
+        impl Metrics {
+            /// Every declared metric, made and registered in declaration order.
+            fn declared() -> Self {
+                let mut registry = Registry::with_prefix("reef");
+                $(
+                    let $name: $ty = $init;
+                    let unit = metrics!(@unit $($unit)?);
+                    match unit {
+                        Some(unit) => {
+                            registry.register_with_unit(stringify!($name), $help, unit, $name.clone())
+                        }
+                        None => registry.register(stringify!($name), $help, $name.clone()),
+                    }
+                )*
+                Self { registry, $($name,)* }
+            }
+        }
+    };
+    (@unit) => { None };
+    (@unit seconds) => { Some(Unit::Seconds) };
 }
 
-/// Every metric of the host.
-pub struct Metrics {
-    registry: Registry,
+/// Histograms per runner, of seconds from 1 ms to about an hour.
+fn seconds_by_runner() -> Family<RunnerLabel, Histogram> {
+    Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 4.0, 12)))
+}
+
+metrics! {
     /// Jobs accepted by `POST /v1/jobs`.
-    pub jobs_submitted: Family<RunnerLabel, Counter>,
+    jobs_submitted: Family<RunnerLabel, Counter> = Family::default(), "Jobs accepted by the API";
     /// Jobs that reached a terminal state.
-    pub jobs_finished: Family<OutcomeLabels, Counter>,
+    jobs_finished: Family<OutcomeLabels, Counter> = Family::default(),
+        "Jobs that reached a terminal state";
     /// Attempts that ended.
-    pub attempts: Family<OutcomeLabels, Counter>,
+    attempts: Family<OutcomeLabels, Counter> = Family::default(), "Attempts that ended";
     /// Attempts that failed, by reason.
-    pub process_failures: Family<FailureLabels, Counter>,
+    process_failures: Family<FailureLabels, Counter> = Family::default(),
+        "Failed attempts by reason";
     /// Jobs waiting for a slot.
-    pub queue_depth: Gauge,
+    queue_depth: Gauge = Gauge::default(), "Jobs waiting for a slot";
     /// Attempts running.
-    pub running: Gauge,
+    running: Gauge = Gauge::default(), "Attempts running";
     /// Time from submit (or requeue) to the attempt's start.
-    pub queue_wait: Family<RunnerLabel, Histogram>,
+    queue_wait: Family<RunnerLabel, Histogram> = seconds_by_runner(),
+        "Time from queued to started", seconds;
     /// Time from submit to the terminal state.
-    pub job_duration: Family<RunnerLabel, Histogram>,
+    job_duration: Family<RunnerLabel, Histogram> = seconds_by_runner(),
+        "Time from submit to the terminal state", seconds;
     /// Time from an attempt's start to its end.
-    pub attempt_duration: Family<RunnerLabel, Histogram>,
+    attempt_duration: Family<RunnerLabel, Histogram> = seconds_by_runner(),
+        "Time from an attempt's start to its end", seconds;
     /// Time to start a shim.
-    pub spawn_latency: Histogram,
+    spawn_latency: Histogram = Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
+        "Time to start an attempt's shim", seconds;
     /// Policy plugin calls, by hook and result.
-    pub policy_calls: Family<PolicyLabels, Counter>,
+    policy_calls: Family<PolicyLabels, Counter> = Family::default(),
+        "Policy plugin calls by hook and result";
     /// Policy plugin call duration, by hook.
-    pub policy_call_duration: Family<HookLabel, Histogram>,
+    policy_call_duration: Family<HookLabel, Histogram> = Family::new_with_constructor(|| {
+        Histogram::new(exponential_buckets(0.00001, 4.0, 10))
+    }), "Policy plugin call duration", seconds;
     /// The active policy version (value 1).
-    pub policy_info: Family<PolicyInfoLabels, Gauge>,
+    policy_info: Family<PolicyInfoLabels, Gauge> = Family::default(), "The active policy version";
     /// HTTP requests answered.
-    pub http_requests: Family<HttpLabels, Counter>,
-    /// Policy versions quarantined for faulting too often.
-    pub policy_quarantines: Counter,
-    /// Config reloads, by result.
-    pub config_reloads: Family<ReloadLabels, Counter>,
+    http_requests: Family<HttpLabels, Counter> = Family::default(),
+        "HTTP requests by route and status";
     /// HTTP connections open.
-    pub http_connections: Gauge,
+    http_connections: Gauge = Gauge::default(), "HTTP connections open";
     /// HTTP connections closed at once because `server.max_connections` were open.
-    pub http_connections_refused: Counter,
+    http_connections_refused: Counter = Counter::default(),
+        "HTTP connections closed at once because server.max_connections were open";
+    /// Policy versions quarantined for faulting too often.
+    policy_quarantines: Counter = Counter::default(),
+        "Policy versions quarantined for faulting too often";
+    /// Config reloads, by result.
+    config_reloads: Family<ReloadLabels, Counter> = Family::default(),
+        "Config reloads by result (a failure left the running config unchanged)";
+    /// This build's version (value 1).
+    build_info: Family<BuildLabels, Gauge> = Family::default(), "Version of this build";
 }
 
 impl Default for Metrics {
@@ -140,136 +185,19 @@ impl Default for Metrics {
 impl Metrics {
     /// All metrics, registered.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("reef");
-        let hist = || {
-            Family::<RunnerLabel, Histogram>::new_with_constructor(|| {
-                Histogram::new(seconds_buckets())
-            })
-        };
-        let m = Self {
-            jobs_submitted: Family::default(),
-            jobs_finished: Family::default(),
-            attempts: Family::default(),
-            process_failures: Family::default(),
-            queue_depth: Gauge::default(),
-            running: Gauge::default(),
-            queue_wait: hist(),
-            job_duration: hist(),
-            attempt_duration: hist(),
-            spawn_latency: Histogram::new(exponential_buckets(0.0001, 4.0, 10)),
-            policy_calls: Family::default(),
-            policy_call_duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.00001, 4.0, 10))
-            }),
-            policy_info: Family::default(),
-            http_requests: Family::default(),
-            policy_quarantines: Counter::default(),
-            config_reloads: Family::default(),
-            http_connections: Gauge::default(),
-            http_connections_refused: Counter::default(),
-            registry: Registry::default(),
-        };
-        registry.register(
-            "jobs_submitted",
-            "Jobs accepted by the API",
-            m.jobs_submitted.clone(),
-        );
-        registry.register(
-            "jobs_finished",
-            "Jobs that reached a terminal state",
-            m.jobs_finished.clone(),
-        );
-        registry.register("attempts", "Attempts that ended", m.attempts.clone());
-        registry.register(
-            "process_failures",
-            "Failed attempts by reason",
-            m.process_failures.clone(),
-        );
-        registry.register(
-            "queue_depth",
-            "Jobs waiting for a slot",
-            m.queue_depth.clone(),
-        );
-        registry.register("running", "Attempts running", m.running.clone());
-        registry.register_with_unit(
-            "queue_wait",
-            "Time from queued to started",
-            prometheus_client::registry::Unit::Seconds,
-            m.queue_wait.clone(),
-        );
-        registry.register_with_unit(
-            "job_duration",
-            "Time from submit to the terminal state",
-            prometheus_client::registry::Unit::Seconds,
-            m.job_duration.clone(),
-        );
-        registry.register_with_unit(
-            "attempt_duration",
-            "Time from an attempt's start to its end",
-            prometheus_client::registry::Unit::Seconds,
-            m.attempt_duration.clone(),
-        );
-        registry.register_with_unit(
-            "spawn_latency",
-            "Time to start an attempt's shim",
-            prometheus_client::registry::Unit::Seconds,
-            m.spawn_latency.clone(),
-        );
-        registry.register(
-            "policy_calls",
-            "Policy plugin calls by hook and result",
-            m.policy_calls.clone(),
-        );
-        registry.register_with_unit(
-            "policy_call_duration",
-            "Policy plugin call duration",
-            prometheus_client::registry::Unit::Seconds,
-            m.policy_call_duration.clone(),
-        );
-        registry.register(
-            "policy_info",
-            "The active policy version",
-            m.policy_info.clone(),
-        );
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            m.http_requests.clone(),
-        );
-        registry.register(
-            "http_connections",
-            "HTTP connections open",
-            m.http_connections.clone(),
-        );
-        registry.register(
-            "http_connections_refused",
-            "HTTP connections closed at once because server.max_connections were open",
-            m.http_connections_refused.clone(),
-        );
-        registry.register(
-            "policy_quarantines",
-            "Policy versions quarantined for faulting too often",
-            m.policy_quarantines.clone(),
-        );
-        registry.register(
-            "config_reloads",
-            "Config reloads by result (a failure left the running config unchanged)",
-            m.config_reloads.clone(),
-        );
+        let m = Self::declared();
         // Both series exist from the start, so `increase()` sees the first failure.
         for result in ["success", "failure"] {
             let _ = m.config_reloads.get_or_create(&ReloadLabels {
                 result: result.into(),
             });
         }
-        let build: Family<BuildLabels, Gauge> = Family::default();
-        build
+        m.build_info
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION").into(),
             })
             .set(1);
-        registry.register("build_info", "Version of this build", build);
-        Self { registry, ..m }
+        m
     }
 
     /// Records a policy call.

@@ -9,6 +9,7 @@ use reef_core::api::{
     DEFAULT_PAGE, JobPage, JobView, LogStream, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_LOG_CHUNK,
     MAX_NAME_LEN, MAX_PAGE, NAME_PUNCTUATION, RunnerView, SubmitRequest,
 };
+use reef_core::job_id::JobId;
 use reef_core::lifecycle::JobState;
 use reef_core::model::Job;
 use reef_core::params::ParamError;
@@ -78,7 +79,7 @@ pub enum ServiceError {
     Conflict(String),
     /// An idempotency key was reused with a different request.
     #[error("this Idempotency-Key was already used for a different request (job {0})")]
-    KeyReused(String),
+    KeyReused(JobId),
 }
 
 impl ServiceError {
@@ -282,13 +283,9 @@ impl JobService {
     /// The job an earlier request with this key created, when the bodies match.
     async fn replayed(&self, key: &IdempotencyKey) -> Result<Option<Job>, ServiceError> {
         let store = self.store.clone();
-        let (name, hash, ttl) = (
-            key.key.clone(),
-            key.body_sha256.clone(),
-            self.idempotency_ttl,
-        );
-        // A keyed insert of nothing: answers Replay/Conflict for a known key without writing.
-        let known = tokio::task::spawn_blocking(move || store.lookup_key(&name, &hash, ttl))
+        let (name, hash) = (key.key.clone(), key.body_sha256.clone());
+        // Answers Replay/Conflict for a known key without writing.
+        let known = tokio::task::spawn_blocking(move || store.lookup_key(&name, &hash))
             .await
             .map_err(|_| ServiceError::Stopping)??;
         match known {
@@ -298,23 +295,22 @@ impl JobService {
         }
     }
 
-    fn next_id(&self) -> Result<String, ServiceError> {
+    fn next_id(&self) -> Result<JobId, ServiceError> {
         let mut ids = self.ids.lock().map_err(|_| ServiceError::Stopping)?;
         // The generator is monotonic within a millisecond, so ids order jobs by submission.
-        ids.generate().map(|u| u.to_string()).map_err(|_| {
+        ids.generate().map(JobId::from).map_err(|_| {
             ServiceError::Invalid("too many jobs submitted within one millisecond".into())
         })
     }
 
     /// A job with its attempts.
-    pub async fn get(&self, id: &str) -> Result<JobView, ServiceError> {
-        check_id(id)?;
+    pub async fn get(&self, id: &JobId) -> Result<JobView, ServiceError> {
         let store = self.store.clone();
-        let id = id.to_owned();
+        let id = id.clone();
         tokio::task::spawn_blocking(move || {
             let job = store
                 .job(&id)?
-                .ok_or_else(|| ServiceError::NoJob(id.clone()))?;
+                .ok_or_else(|| ServiceError::NoJob(id.to_string()))?;
             let attempts = store.attempts(&id)?;
             let result = attempts.iter().rev().find_map(|a| a.result.clone());
             Ok(JobView {
@@ -330,15 +326,14 @@ impl JobService {
     /// The transitions of a job, oldest first, each naming the policy that decided it.
     pub async fn events(
         &self,
-        id: &str,
+        id: &JobId,
     ) -> Result<Vec<reef_core::lifecycle::JobEvent>, ServiceError> {
-        check_id(id)?;
         let store = self.store.clone();
-        let id = id.to_owned();
+        let id = id.clone();
         tokio::task::spawn_blocking(move || {
             let events = store.events_of(&id)?;
             if events.is_empty() {
-                return Err(ServiceError::NoJob(id));
+                return Err(ServiceError::NoJob(id.to_string()));
             }
             Ok(events)
         })
@@ -374,18 +369,18 @@ impl JobService {
                 "limit must be between 1 and {MAX_PAGE}"
             )));
         }
-        if let Some(cursor) = &query.cursor {
-            check_id(cursor).map_err(|_| {
+        let cursor = match &query.cursor {
+            Some(cursor) => Some(JobId::parse(cursor).map_err(|_| {
                 ServiceError::InvalidQuery(format!("cursor {cursor:?} is not a job id"))
-            })?;
-        }
+            })?),
+            None => None,
+        };
         let filter = JobFilter {
             state,
             runner: query.runner,
             label,
         };
         let store = self.store.clone();
-        let cursor = query.cursor;
         let (jobs, next_cursor) =
             tokio::task::spawn_blocking(move || store.list(&filter, limit, cursor.as_deref()))
                 .await
@@ -394,14 +389,12 @@ impl JobService {
     }
 
     /// Cancels a job (idempotent).
-    pub async fn cancel(&self, id: &str) -> Result<Job, ServiceError> {
-        check_id(id)?;
+    pub async fn cancel(&self, id: &JobId) -> Result<Job, ServiceError> {
         Ok(self.engine.cancel(id).await?)
     }
 
     /// Runs a failed or cancelled job again, with a fresh attempt budget.
-    pub async fn retry(&self, id: &str) -> Result<Job, ServiceError> {
-        check_id(id)?;
+    pub async fn retry(&self, id: &JobId) -> Result<Job, ServiceError> {
         Ok(self.engine.redrive(id).await?)
     }
 
@@ -409,7 +402,7 @@ impl JobService {
     /// [`MAX_LOG_CHUNK`]; also returns the file's current size.
     pub async fn logs(
         &self,
-        id: &str,
+        id: &JobId,
         stream: LogStream,
         offset: u64,
         attempt: Option<u32>,
@@ -451,7 +444,7 @@ impl JobService {
     }
 
     /// The latest result of a job.
-    pub async fn result(&self, id: &str) -> Result<serde_json::Value, ServiceError> {
+    pub async fn result(&self, id: &JobId) -> Result<serde_json::Value, ServiceError> {
         let view = self.get(id).await?;
         view.result.ok_or_else(|| {
             ServiceError::NotAvailable(format!(
@@ -494,17 +487,10 @@ impl JobService {
     /// True when the state store answers.
     pub async fn store_ok(&self) -> bool {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.job("0").is_ok())
+        tokio::task::spawn_blocking(move || store.job(&JobId::from(ulid::Ulid::nil())).is_ok())
             .await
             .unwrap_or(false)
     }
-}
-
-fn check_id(id: &str) -> Result<(), ServiceError> {
-    if ulid::Ulid::from_string(id).is_err() {
-        return Err(ServiceError::NoJob(id.to_owned()));
-    }
-    Ok(())
 }
 
 fn validate_name(field: &str, what: &str, name: &str) -> Result<(), ServiceError> {

@@ -12,7 +12,6 @@ use reef_core::runner::RunnerSpec;
 use reef_shim::protocol::PROTOCOL_VERSION;
 use reef_shim::{AttemptSpec, ShimIdentity};
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -167,7 +166,7 @@ impl ShimSupervisor {
             std::fs::rename(&paths.dir, &aside)
                 .map_err(io("moving aside an earlier attempt directory"))?;
             tracing::warn!(
-                job_id = job.id,
+                job_id = %job.id,
                 attempt,
                 kept = %aside.display(),
                 "an attempt directory of the same number existed; it is kept aside"
@@ -191,7 +190,7 @@ impl ShimSupervisor {
         }
         let spec = AttemptSpec {
             version: PROTOCOL_VERSION,
-            job_id: job.id.clone(),
+            job_id: job.id.to_string(),
             attempt,
             argv,
             env,
@@ -250,30 +249,21 @@ impl ShimSupervisor {
     /// a shim and recording its identity must still find it.
     pub fn live_shims(&self) -> HashMap<PathBuf, ShimIdentity> {
         let mut found = HashMap::new();
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return found;
-        };
-        for entry in entries.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                continue;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            let is_shim = args.first().is_some_and(|a| a.ends_with(b"reef-shim"));
-            let spec = args
+        for (process, argv) in reef_shim::procs::command_lines() {
+            let is_shim = argv.first().is_some_and(|a| a.ends_with("reef-shim"));
+            let spec = argv
                 .windows(2)
-                .find(|w| w[0] == b"--spec")
-                .map(|w| PathBuf::from(std::ffi::OsStr::from_bytes(w[1])));
-            if let (true, Some(spec)) = (is_shim, spec)
-                && let Some(identity) = ShimIdentity::of_pid(pid).filter(|i| i.is_alive())
-            {
-                found.insert(spec, identity);
+                .find(|w| w[0] == "--spec")
+                .map(|w| PathBuf::from(&w[1]));
+            if let (true, Some(spec), false) = (is_shim, spec, process.zombie) {
+                let pid = process.pid.unsigned_abs();
+                found.insert(
+                    spec,
+                    ShimIdentity {
+                        pid,
+                        start_ticks: process.start_ticks,
+                    },
+                );
             }
         }
         found
@@ -283,37 +273,22 @@ impl ShimSupervisor {
     /// the `REEF_JOB_ID` and `REEF_ATTEMPT` every runner and its descendants inherit; returns how
     /// many. Repeats until none is left (a dying parent can reveal children).
     pub fn kill_orphans(&self, job_id: &str, n: u32) -> usize {
-        let job = format!("REEF_JOB_ID={job_id}");
-        let attempt = format!("REEF_ATTEMPT={n}");
+        let attempt = n.to_string();
+        let marks = [("REEF_JOB_ID", job_id), ("REEF_ATTEMPT", attempt.as_str())];
         let mut killed = std::collections::BTreeSet::new();
         for _ in 0..50 {
-            let found: Vec<u32> = all_pids()
+            let found: Vec<i32> = reef_shim::procs::with_env(&marks)
                 .into_iter()
-                .filter(|pid| {
-                    std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                        let mut vars = environ.split(|b| *b == 0);
-                        let (mut has_job, mut has_attempt) = (false, false);
-                        for var in &mut vars {
-                            has_job |= var == job.as_bytes();
-                            has_attempt |= var == attempt.as_bytes();
-                        }
-                        has_job && has_attempt
-                    })
-                })
-                .filter(|pid| {
-                    // Zombies are already dead; their parent reaps them.
-                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                        .ok()
-                        .and_then(|s| reef_shim::protocol::proc_stat_state(&s))
-                        .is_some_and(|state| state != 'Z')
-                })
+                // Zombies are already dead; their parent reaps them.
+                .filter(|p| !p.zombie)
+                .map(|p| p.pid)
                 .collect();
             if found.is_empty() {
                 break;
             }
             for pid in found {
                 let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::unistd::Pid::from_raw(pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
                 killed.insert(pid);
@@ -328,18 +303,6 @@ impl ShimSupervisor {
         let bytes = std::fs::read(self.layout.paths(job_id, n).shim_identity).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
-}
-
-/// Pids of every process now in `/proc`.
-fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Finds `reef-shim`: the configured path, else next to the running executable, else on `PATH`.

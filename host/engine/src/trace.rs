@@ -274,7 +274,7 @@ fn attempt_context(job: &Job, n: u32) -> Context {
 
 fn job_attributes(job: &Job) -> Vec<KeyValue> {
     vec![
-        KeyValue::new("reef.job.id", job.id.clone()),
+        KeyValue::new("reef.job.id", job.id.to_string()),
         KeyValue::new("reef.runner", job.runner.clone()),
         KeyValue::new("reef.tenant", job.tenant.clone()),
     ]
@@ -338,7 +338,7 @@ mod tests {
     #[test]
     fn traceparent_only_when_enabled() {
         let job = Job::queued(
-            ulid::Ulid::new().to_string(),
+            ulid::Ulid::new().into(),
             "demo",
             Default::default(),
             Timestamp::now(),

@@ -4,6 +4,7 @@
 
 use crate::service::{JobService, ServiceError};
 use reef_core::api::JobView;
+use reef_core::job_id::JobId;
 use reef_core::lifecycle::JobEvent;
 use std::time::Duration;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
@@ -13,7 +14,7 @@ impl JobService {
     /// stopping (then its state is not terminal).
     pub async fn wait_finished(
         &self,
-        id: &str,
+        id: &JobId,
         timeout: Duration,
     ) -> Result<JobView, ServiceError> {
         let deadline = tokio::time::Instant::now() + timeout;
@@ -35,10 +36,10 @@ impl JobService {
 
 /// Resolves when `id` may have reached a terminal state: a terminal transition of it was
 /// published, or the receiver lagged and may have missed one (the caller reads the job again).
-async fn ended(live: &mut Receiver<JobEvent>, id: &str) {
+async fn ended(live: &mut Receiver<JobEvent>, id: &JobId) {
     loop {
         match live.recv().await {
-            Ok(event) if event.job_id == id && event.to.is_terminal() => return,
+            Ok(event) if event.job_id == *id && event.to.is_terminal() => return,
             Ok(_) => continue,
             Err(RecvError::Lagged(_)) => return,
             // The store is gone only when the host is going down; the deadline ends the wait.

@@ -4,6 +4,7 @@
 //! checks that look at the disk.
 
 use reef_core::confined_path::{self, PathEscape};
+use reef_core::job_id::JobId;
 use reef_core::outcome::{self, ResultRead};
 use reef_core::params::ParamError;
 use reef_core::runner::{RunnerSet, RunnerSpec};
@@ -37,7 +38,7 @@ pub fn resolve_params(
 pub fn result_file(
     runner: &RunnerSpec,
     params: &BTreeMap<String, String>,
-    job_id: &str,
+    job_id: &JobId,
     attempt: u32,
 ) -> Result<Option<PathBuf>, String> {
     let Some(rendered) = runner.result_template(params, job_id, attempt) else {

@@ -7,6 +7,7 @@ mod fake_executor;
 use fake_executor::{FakeExecutor, PendingLaunch, launched};
 use reef_core::config::Config;
 use reef_core::executor::{Ending, attempt_name};
+use reef_core::job_id::JobId;
 use reef_core::lifecycle::{JobState, Transition};
 use reef_core::model::{Attempt, AttemptState, Job};
 use reef_core::runner::RunnerSet;
@@ -110,9 +111,9 @@ impl Harness {
     }
 
     /// Commits a job as the API would, and tells the engine.
-    fn submit(&mut self, runner: &str) -> String {
+    fn submit(&mut self, runner: &str) -> JobId {
         self.ids += 1;
-        let id = format!("01J{:023}", self.ids);
+        let id = JobId::parse(&format!("01J{:023}", self.ids)).expect("a ULID");
         let job = Job::queued(id.clone(), runner, BTreeMap::new(), self.clock.now());
         self.store.insert_job(&job, None).unwrap();
         self.engine.submitted(job);
@@ -134,11 +135,11 @@ impl Harness {
             .is_err()
     }
 
-    fn job(&self, id: &str) -> Job {
+    fn job(&self, id: &JobId) -> Job {
         self.store.job(id).unwrap().unwrap()
     }
 
-    fn attempt(&self, id: &str, n: u32) -> Attempt {
+    fn attempt(&self, id: &JobId, n: u32) -> Attempt {
         self.store.attempt(id, n).unwrap().unwrap()
     }
 
@@ -153,7 +154,7 @@ impl Harness {
         panic!("timed out waiting for {what}");
     }
 
-    async fn until_state(&self, id: &str, state: JobState) -> Job {
+    async fn until_state(&self, id: &JobId, state: JobState) -> Job {
         self.until(&format!("{id} to be {state}"), |h| h.job(id).state == state)
             .await;
         self.job(id)
@@ -257,7 +258,7 @@ async fn a_cancel_while_running_signals_the_attempt_and_ends_the_job() {
     let name = h.launch().await.start();
     h.until_observed(&name).await;
     h.engine.cancel(&id).await.unwrap();
-    assert_eq!(h.fake.cancels(), [name.clone()]);
+    assert_eq!(h.fake.cancels(), std::slice::from_ref(&name));
     // A runner that exits 0 anyway after a cancel was asked still ends cancelled.
     h.fake.end(&name, exited(1));
     h.until_state(&id, JobState::Cancelled).await;
@@ -331,7 +332,7 @@ async fn hard_limits_and_resource_pools_hold() {
 async fn a_reconfigure_raises_the_limit_between_two_passes() {
     let config = RUNNERS.replace("max_concurrency = 4", "max_concurrency = 1");
     let mut h = Harness::start(&config).await;
-    let ids: Vec<String> = (0..3).map(|_| h.submit("demo")).collect();
+    let ids: Vec<JobId> = (0..3).map(|_| h.submit("demo")).collect();
     let first = h.launch().await.start();
     assert!(h.no_launch(Duration::from_secs(10)).await);
     let (config, runners) = runners(&RUNNERS.replace("max_concurrency = 4", "max_concurrency = 3"));
@@ -363,8 +364,8 @@ async fn a_reconfigure_raises_the_limit_between_two_passes() {
 
 /// A store holding job `id` running attempt 1, as a host that died would leave it; the handle
 /// is committed or not.
-fn left_running(store: &JobStore, id: &str, handle: bool) {
-    let mut job = Job::queued(id.into(), "demo", BTreeMap::new(), Timestamp(1));
+fn left_running(store: &JobStore, id: &JobId, handle: bool) {
+    let mut job = Job::queued(id.clone(), "demo", BTreeMap::new(), Timestamp(1));
     store.insert_job(&job, None).unwrap();
     let event = job
         .apply(Transition::Start { attempt: 1 }, Timestamp(2))
@@ -388,7 +389,7 @@ fn left_running(store: &JobStore, id: &str, handle: bool) {
 async fn after_a_restart_an_attempt_that_cannot_be_found_is_lost_and_retried_for_free() {
     let dir = tempfile::tempdir().unwrap();
     let store = JobStore::open(&dir.path().join("reef.redb")).unwrap();
-    let id = "01J0000000000000000000000L";
+    let id = &JobId::parse("01J0000000000000000000000L").expect("a ULID");
     left_running(&store, id, true);
     let mut h = Harness::start_on(dir, store, RUNNERS, |fake| {
         fake.will_find(vec![Reattached::Ended(Ending::Lost {
@@ -398,7 +399,7 @@ async fn after_a_restart_an_attempt_that_cannot_be_found_is_lost_and_retried_for
     .await;
     let asked = h.fake.asked_to_find();
     assert_eq!(asked.len(), 1);
-    assert_eq!(asked[0].job_id, id);
+    assert_eq!(&asked[0].job_id, id);
     assert!(asked[0].handle.is_some(), "the committed handle is offered");
     // Lost, retried; a lost attempt does not use the budget of two.
     let retry = h.launch().await;
@@ -418,7 +419,7 @@ async fn after_a_restart_an_attempt_that_cannot_be_found_is_lost_and_retried_for
 async fn after_a_restart_a_running_attempt_is_followed_and_a_handle_found_by_name_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let store = JobStore::open(&dir.path().join("reef.redb")).unwrap();
-    let id = "01J0000000000000000000000R";
+    let id = &JobId::parse("01J0000000000000000000000R").expect("a ULID");
     // The host died between the launch and the commit of its handle.
     left_running(&store, id, false);
     let name = attempt_name(id, 1);

@@ -8,7 +8,7 @@ use super::{
     AdmitDecision, AdmitInput, AttemptPlan, Decided, ExitDecision, ExitInput, NativePolicy,
     PickInput, PlanInput, Policy, WIT_PACKAGE,
 };
-use serde::Serialize;
+pub use reef_core::api::policy::{LimitsInfo, PolicyInfo};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,40 +25,6 @@ pub const MAX_KILL_GRACE_MS: u64 = 3600 * 1000;
 pub const MAX_RETRY_DELAY_MS: u64 = 30 * 24 * 3600 * 1000;
 /// Longest reason a plugin may give.
 pub const MAX_REASON_LEN: usize = 1024;
-
-/// What answers the policy calls, as `GET /v1/policies` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct PolicyInfo {
-    /// Slot name.
-    pub name: String,
-    /// `native`, `embedded` or the file the plugin came from.
-    pub source: String,
-    /// `sha256:<hex>` of the component, absent for the native policy.
-    pub digest: Option<String>,
-    /// Component size in bytes.
-    pub size: Option<usize>,
-    /// Whether its compiled code came from the cache rather than a fresh compile.
-    pub compiled_from_cache: Option<bool>,
-    /// Interface version.
-    pub wit: &'static str,
-    /// Plugin calls made.
-    pub calls: u64,
-    /// Calls that fell back to the native policy.
-    pub faults: u64,
-    /// Per-call limits.
-    pub limits: Option<LimitsInfo>,
-}
-
-/// Per-call limits, for display.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct LimitsInfo {
-    /// Memory, bytes.
-    pub max_memory_bytes: usize,
-    /// CPU, milliseconds.
-    pub max_cpu_ms: u64,
-    /// Wall clock, milliseconds.
-    pub call_timeout_ms: u64,
-}
 
 impl From<CallLimits> for LimitsInfo {
     fn from(l: CallLimits) -> Self {
@@ -233,7 +199,7 @@ impl Policy for GuardedPolicy {
             digest: self.plugin.as_ref().map(|p| p.digest().to_owned()),
             size: self.plugin.as_ref().map(WasmPolicy::size),
             compiled_from_cache: self.plugin.as_ref().map(WasmPolicy::from_cache),
-            wit: WIT_PACKAGE,
+            wit: WIT_PACKAGE.to_owned(),
             calls: self.calls.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),
             limits: self.plugin.as_ref().map(|p| LimitsInfo::from(p.limits())),

@@ -26,7 +26,7 @@ fn pairs(map: &BTreeMap<String, String>) -> Vec<Pair> {
 /// The policy's view of a job.
 pub fn job(job: &Job) -> PolicyJob {
     PolicyJob {
-        id: job.id.clone(),
+        id: job.id.to_string(),
         runner: job.runner.clone(),
         params: pairs(&job.params),
         labels: pairs(&job.labels),

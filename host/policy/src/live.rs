@@ -14,23 +14,10 @@ use super::{
     PickInput, PlanInput, Policy, PolicyInfo,
 };
 use arc_swap::{ArcSwap, ArcSwapOption};
-use serde::{Deserialize, Serialize};
+pub use reef_core::api::policy::{CandidateInfo, CandidateMode};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// How a candidate takes part.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case", tag = "mode")]
-pub enum CandidateMode {
-    /// Decides beside the active version; never applied.
-    Shadow,
-    /// Decides for `percent` of jobs.
-    Canary {
-        /// Share of jobs, 0 to 100.
-        percent: u8,
-    },
-}
 
 /// A candidate version on trial, with its counters.
 pub struct CandidateRun {
@@ -39,22 +26,6 @@ pub struct CandidateRun {
     compared: AtomicU64,
     disagreements: AtomicU64,
     decided: AtomicU64,
-}
-
-/// A candidate as the API shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct CandidateInfo {
-    /// Its digest.
-    pub digest: Option<String>,
-    /// Shadow or canary (with its share).
-    #[serde(flatten)]
-    pub mode: CandidateMode,
-    /// Shadow: decisions compared with the active version's.
-    pub compared: u64,
-    /// Shadow: how many of those differed.
-    pub disagreements: u64,
-    /// Canary: decisions the candidate made for its share of jobs.
-    pub decided: u64,
 }
 
 impl CandidateRun {

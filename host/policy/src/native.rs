@@ -86,4 +86,36 @@ mod tests {
             ExitDecision::Accept
         );
     }
+
+    /// The native policy is the fail-safe of every plugin and the SDK's defaults are what a
+    /// plugin inherits: the two must decide alike, or a fault would change behaviour.
+    #[test]
+    fn the_native_policy_and_the_sdk_defaults_agree_over_the_corpus() {
+        use crate::corpus::{self, Call};
+        use crate::wasm::{CallLimits, PluginRuntime};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../plugins/target/wasm32-wasip2/release")
+            .join("reef_policy_fixture_sdk_defaults.wasm");
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{} (scripts/build-plugins.sh): {e}", path.display()));
+        let runtime = PluginRuntime::new(CallLimits::default()).expect("a runtime");
+        let plugin = runtime.load(&bytes).expect("the fixture loads");
+        let native = NativePolicy;
+        let cases = corpus::builtin();
+        assert!(cases.len() >= 8, "the corpus covers every hook");
+        for case in cases {
+            let (ours, theirs) = match &case.call {
+                Call::Admit(i) => (json(&native.admit(i)), json(&plugin.admit(i).unwrap())),
+                Call::Pick(i) => (json(&native.pick(i)), json(&plugin.pick(i).unwrap())),
+                Call::Plan(i) => (json(&native.plan(i)), json(&plugin.plan(i).unwrap())),
+                Call::OnExit(i) => (json(&native.on_exit(i)), json(&plugin.on_exit(i).unwrap())),
+            };
+            assert_eq!(ours, theirs, "case {:?} ({})", case.name, case.call.hook());
+        }
+    }
+
+    /// A decision as JSON, so the four hooks' answers compare through one type.
+    fn json<T: serde::Serialize>(decision: &T) -> serde_json::Value {
+        serde_json::to_value(decision).expect("decisions serialise")
+    }
 }

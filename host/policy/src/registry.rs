@@ -9,9 +9,11 @@
 //!   re-activation does not compile again
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
-use reef_core::time::Timestamp;
+pub use reef_core::api::policy::{
+    CandidateState, PolicyVersion, Quarantine, SelfTestCase, SlotState, ValidationReport,
+};
 use reef_store::{DbHandle, StoreError};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 
 const ARTIFACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("policy_artifacts");
@@ -25,101 +27,6 @@ pub const HISTORY_LEN: usize = 20;
 /// How many rejected uploads a slot keeps the reports of; older ones are forgotten. Their bytes
 /// are never kept.
 pub const REJECTED_KEPT: usize = 20;
-
-/// One self-test call of a validation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct SelfTestCase {
-    /// Corpus case name.
-    pub case: String,
-    /// Hook called.
-    pub hook: String,
-    /// Whether it answered validly within budget.
-    pub ok: bool,
-    /// Call time in microseconds.
-    pub micros: u64,
-    /// The fault, when not ok.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// What validation found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-pub struct ValidationReport {
-    /// Every check passed: the version may be activated.
-    pub valid: bool,
-    /// Interface version the component was built for, when it could be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub wit: Option<String>,
-    /// Why it is not valid (empty when valid).
-    pub errors: Vec<String>,
-    /// The self-test corpus run.
-    pub self_test: Vec<SelfTestCase>,
-}
-
-/// One uploaded component.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct PolicyVersion {
-    /// `sha256:<hex>` of the bytes.
-    pub digest: String,
-    /// Slot it was uploaded to.
-    pub slot: String,
-    /// Free-form version label given at upload.
-    pub label: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// Who uploaded it (a token name, `config`, `embedded`, `watcher`).
-    pub uploader: String,
-    /// When.
-    pub uploaded_at: Timestamp,
-    /// Validation outcome.
-    pub report: ValidationReport,
-}
-
-/// A slot's activation state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default, utoipa::ToSchema)]
-pub struct SlotState {
-    /// Digest of the active version.
-    pub active: Option<String>,
-    /// Earlier active digests, most recent last (rollback pops from here).
-    pub history: Vec<String>,
-    /// When the active version was activated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activated_at: Option<Timestamp>,
-    /// Who activated it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub activated_by: Option<String>,
-    /// Versions taken out of service for faulting too often, most recent last.
-    #[serde(default)]
-    pub quarantined: Vec<Quarantine>,
-    /// A version on trial beside the active one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub candidate: Option<CandidateState>,
-}
-
-/// A version on trial, as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CandidateState {
-    /// Its digest.
-    pub digest: String,
-    /// Shadow or canary.
-    #[serde(flatten)]
-    pub mode: super::live::CandidateMode,
-    /// Who started the trial.
-    pub by: String,
-}
-
-/// A version deactivated automatically.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Quarantine {
-    /// The faulting version.
-    pub digest: String,
-    /// When it was deactivated.
-    pub at: Timestamp,
-    /// Faults counted in the window.
-    pub faults: u32,
-    /// The version restored in its place.
-    pub restored: String,
-}
 
 /// Durable policy state. Cheap to clone.
 #[derive(Clone)]

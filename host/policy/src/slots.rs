@@ -7,17 +7,17 @@
 //! reference.
 
 use super::guarded::PoolNames;
-use super::live::{CandidateInfo, CandidateMode, CandidateRun, SwappablePolicy};
+use super::live::{CandidateMode, CandidateRun, SwappablePolicy};
 use super::registry::{CandidateState, Quarantine};
 use super::registry::{HISTORY_LEN, PolicyRegistry, PolicyVersion, SlotState};
-use super::timing::{DecisionTimes, TimingSummary};
+use super::timing::DecisionTimes;
 use super::validation::{load_stored, validate_and_store};
 use super::wasm::{CodeCache, PluginRuntime, WasmPolicy};
-use super::{GuardedPolicy, Policy, PolicyInfo};
+use super::{GuardedPolicy, Policy};
 use arc_swap::ArcSwap;
+pub use reef_core::api::policy::SlotView;
 use reef_core::time::Timestamp;
 use reef_store::StoreError;
-use serde::Serialize;
 use std::collections::BTreeSet;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
@@ -80,23 +80,6 @@ pub enum PolicyError {
     /// The state database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// A slot as `GET /v1/policies/{name}` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct SlotView {
-    /// Slot name.
-    pub name: String,
-    /// Active version and its counters.
-    pub active: PolicyInfo,
-    /// How long recent decisions took (across versions).
-    pub decisions: TimingSummary,
-    /// A candidate on trial (shadow or canary) and its counters.
-    pub candidate: Option<CandidateInfo>,
-    /// Activation state and history.
-    pub state: SlotState,
-    /// Every version uploaded to the slot, oldest first.
-    pub versions: Vec<PolicyVersion>,
 }
 
 impl CodeCache for PolicyRegistry {

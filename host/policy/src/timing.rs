@@ -1,7 +1,7 @@
 //! `DecisionTimes`: how long recent policy decisions took, across versions (a swap does not reset
 //! it), for `GET /v1/policies` and the swap benchmark.
 
-use serde::Serialize;
+pub use reef_core::api::policy::TimingSummary;
 use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,19 +13,6 @@ pub const WINDOW: usize = 4096;
 #[derive(Debug, Default)]
 pub struct DecisionTimes {
     recent: Mutex<VecDeque<u32>>,
-}
-
-/// Percentiles of recent decision times.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct TimingSummary {
-    /// Decisions in the window.
-    pub count: usize,
-    /// Median, microseconds.
-    pub p50_micros: u32,
-    /// 99th percentile, microseconds.
-    pub p99_micros: u32,
-    /// Slowest, microseconds.
-    pub max_micros: u32,
 }
 
 impl DecisionTimes {

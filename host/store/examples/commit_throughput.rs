@@ -7,13 +7,14 @@
 //! concurrent writes folded into shared transactions. The HTTP layer and the scheduler are left
 //! out, so the numbers isolate what group commit changes.
 
+use reef_core::job_id::JobId;
 use reef_core::model::Job;
 use reef_core::time::Timestamp;
 use reef_store::JobStore;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-fn job(id: String) -> Job {
+fn job(id: JobId) -> Job {
     Job::queued(id, "bench", BTreeMap::new(), Timestamp::now())
 }
 
@@ -26,7 +27,7 @@ fn run(group_commit: bool, threads: usize, per_thread: usize) -> f64 {
             let store = store.clone();
             s.spawn(move || {
                 for i in 0..per_thread {
-                    let id = format!("01JBENCH{t:04}{i:014}");
+                    let id = JobId::parse(&format!("01JBENCH{t:04}{i:014}")).expect("a ULID");
                     store.insert_job(&job(id), None).expect("insert");
                 }
             });

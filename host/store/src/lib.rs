@@ -15,7 +15,8 @@
 //! **The store knows nothing of scheduling, policies or HTTP**: it keeps records and events
 //! durably and hands out what it is asked for. It depends on the core only, for the records.
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
+use reef_core::job_id::JobId;
 use reef_core::lifecycle::{JobEvent, JobState};
 use reef_core::model::{Attempt, Job};
 use reef_core::time::Timestamp;
@@ -39,7 +40,7 @@ const EVENT_BUFFER: usize = 4096;
 /// What an `Idempotency-Key` remembers.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct KeyRecord {
-    job_id: String,
+    job_id: JobId,
     body_sha256: String,
     expires_at: Timestamp,
 }
@@ -50,13 +51,14 @@ pub enum KeyedInsert {
     /// The job was created.
     Created,
     /// The key was used before with the same body: this is that job's id.
-    Replay(String),
+    Replay(JobId),
     /// The key was used before with a different body.
-    Conflict(String),
+    Conflict(JobId),
 }
 
 mod group_commit;
 mod handle;
+mod reads;
 mod retention;
 
 pub use handle::DbHandle;
@@ -95,7 +97,7 @@ pub enum StoreError {
     },
     /// A job that should exist does not.
     #[error("job {0} does not exist")]
-    NoSuchJob(String),
+    NoSuchJob(JobId),
     /// A shared transaction failed; every write in it was rolled back.
     #[error("state database: {0}")]
     Batch(String),
@@ -279,31 +281,6 @@ impl JobStore {
         Ok(outcome.unwrap_or(KeyedInsert::Created))
     }
 
-    /// What a key seen before says about a request with this body: `Replay` of its job,
-    /// `Conflict`, or `None` when the key is unknown or expired.
-    pub fn lookup_key(
-        &self,
-        key: &str,
-        body_sha256: &str,
-        _ttl: std::time::Duration,
-    ) -> Result<Option<KeyedInsert>, StoreError> {
-        self.db.with(|db| {
-            let now = Timestamp::now();
-            let txn = db!(db.begin_read())?;
-            let keys = db!(txn.open_table(IDEMPOTENCY))?;
-            let record: Option<KeyRecord> = db!(keys.get(key))?
-                .map(|v| decode(key, v.value()))
-                .transpose()?;
-            Ok(record.filter(|r| r.expires_at > now).map(|r| {
-                if r.body_sha256 == body_sha256 {
-                    KeyedInsert::Replay(r.job_id)
-                } else {
-                    KeyedInsert::Conflict(r.job_id)
-                }
-            }))
-        })
-    }
-
     /// Removes expired idempotency keys, at most `limit` per call; returns how many went.
     pub fn expire_keys(&self, limit: usize) -> Result<usize, StoreError> {
         self.db.with(|db| {
@@ -337,142 +314,11 @@ impl JobStore {
         self.events.subscribe()
     }
 
-    /// Up to `limit` events with a sequence number above `seq`, oldest first.
-    pub fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<JobEvent>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(EVENTS))?;
-            let mut out = Vec::new();
-            // `seq` comes from a client (`Last-Event-ID`); nothing comes after the largest.
-            let Some(first) = seq.checked_add(1) else {
-                return Ok(out);
-            };
-            for entry in db!(table.range(first..))? {
-                let (key, value) = db!(entry)?;
-                out.push(decode(&key.value().to_string(), value.value())?);
-                if out.len() == limit {
-                    break;
-                }
-            }
-            Ok(out)
-        })
-    }
-
     fn publish(&self, events: &[JobEvent]) {
         for event in events {
             // No subscriber is fine.
             let _ = self.events.send(event.clone());
         }
-    }
-
-    /// The job called `id`.
-    pub fn job(&self, id: &str) -> Result<Option<Job>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let jobs = db!(txn.open_table(JOBS))?;
-            db!(jobs.get(id))?
-                .map(|v| decode(id, v.value()))
-                .transpose()
-        })
-    }
-
-    /// The attempts of job `id`, oldest first.
-    pub fn attempts(&self, id: &str) -> Result<Vec<Attempt>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(ATTEMPTS))?;
-            let mut out = Vec::new();
-            for entry in db!(table.range((id, 0)..=(id, u32::MAX)))? {
-                let (key, value) = db!(entry)?;
-                let (job, n) = key.value();
-                out.push(decode(&format!("{job}/{n}"), value.value())?);
-            }
-            Ok(out)
-        })
-    }
-
-    /// One attempt.
-    pub fn attempt(&self, id: &str, n: u32) -> Result<Option<Attempt>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(ATTEMPTS))?;
-            db!(table.get((id, n)))?
-                .map(|v| decode(&format!("{id}/{n}"), v.value()))
-                .transpose()
-        })
-    }
-
-    /// Up to `limit` jobs matching `filter`, newest first, starting after `cursor` (the id of the
-    /// last job of the previous page). Returns the page and the cursor of the next one.
-    pub fn list(
-        &self,
-        filter: &JobFilter,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<Job>, Option<String>), StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let jobs = db!(txn.open_table(JOBS))?;
-            let range = match cursor {
-                Some(c) => db!(jobs.range(..c))?,
-                None => db!(jobs.range::<&str>(..))?,
-            };
-            let mut page = Vec::new();
-            let mut more = false;
-            for entry in range.rev() {
-                let (key, value) = db!(entry)?;
-                let job: Job = decode(key.value(), value.value())?;
-                if !filter.matches(&job) {
-                    continue;
-                }
-                if page.len() == limit {
-                    more = true;
-                    break;
-                }
-                page.push(job);
-            }
-            let next = if more {
-                page.last().map(|j| j.id.clone())
-            } else {
-                None
-            };
-            Ok((page, next))
-        })
-    }
-
-    /// Every job not in a terminal state, oldest first: what the scheduler rebuilds from.
-    pub fn unfinished_jobs(&self) -> Result<Vec<Job>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let jobs = db!(txn.open_table(JOBS))?;
-            let mut out = Vec::new();
-            for entry in db!(jobs.iter())? {
-                let (key, value) = db!(entry)?;
-                let job: Job = decode(key.value(), value.value())?;
-                if !job.state.is_terminal() {
-                    out.push(job);
-                }
-            }
-            Ok(out)
-        })
-    }
-
-    /// Events of job `id`, oldest first.
-    pub fn events_of(&self, id: &str) -> Result<Vec<JobEvent>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let index = db!(txn.open_table(JOB_EVENTS))?;
-            let table = db!(txn.open_table(EVENTS))?;
-            let mut out = Vec::new();
-            for entry in db!(index.range((id, 0)..=(id, u64::MAX)))? {
-                let (key, _) = db!(entry)?;
-                let (_, seq) = key.value();
-                if let Some(value) = db!(table.get(seq))? {
-                    out.push(decode(&seq.to_string(), value.value())?);
-                }
-            }
-            Ok(out)
-        })
     }
 }
 
@@ -588,7 +434,7 @@ mod tests {
 
     fn job_n(i: u32) -> Job {
         let mut j = job();
-        j.id = format!("01J{i:023}");
+        j.id = JobId::named(&format!("01J{i:023}"));
         j.runner = if i.is_multiple_of(2) { "even" } else { "odd" }.into();
         j
     }
@@ -665,7 +511,9 @@ mod tests {
         let all = JobFilter::default();
         let (page, next) = store.list(&all, 10, None).unwrap();
         assert_eq!(page[0].id, job_n(24).id);
-        let (page2, _) = store.list(&all, 10, next.as_deref()).unwrap();
+        let (page2, _) = store
+            .list(&all, 10, next.as_ref().map(JobId::as_str))
+            .unwrap();
         assert_eq!(page2[0].id, job_n(14).id);
         let (_, none) = store.list(&all, 25, None).unwrap();
         assert_eq!(none, None, "no cursor once everything was returned");
@@ -676,7 +524,9 @@ mod tests {
         };
         let (mut seen, mut cursor) = (0, None);
         loop {
-            let (page, next) = store.list(&even, 4, cursor.as_deref()).unwrap();
+            let (page, next) = store
+                .list(&even, 4, cursor.as_ref().map(JobId::as_str))
+                .unwrap();
             assert!(page.iter().all(|j| j.runner == "even"));
             seen += page.len();
             cursor = next;

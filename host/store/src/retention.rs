@@ -4,6 +4,7 @@
 
 use super::{ATTEMPTS, EVENTS, FINISHED, JOB_EVENTS, JOBS, Job, JobStore, StoreError, decode};
 use redb::{ReadableTable, ReadableTableMetadata};
+use reef_core::job_id::JobId;
 use reef_core::time::Timestamp;
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ impl JobStore {
         rule: RetentionRule,
         now: Timestamp,
         batch: usize,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<JobId>, StoreError> {
         self.db.with(|db| {
             if rule.max_age.is_none() && rule.max_finished.is_none() {
                 return Ok(Vec::new());
@@ -99,9 +100,9 @@ mod tests {
     use reef_core::lifecycle::{JobState, Transition};
     use reef_core::testing::job;
 
-    fn finished(store: &JobStore, i: u32, at: u64) -> String {
+    fn finished(store: &JobStore, i: u32, at: u64) -> JobId {
         let mut j = job();
-        j.id = format!("01J{i:023}");
+        j.id = JobId::named(&format!("01J{i:023}"));
         store.insert_job(&j, None).unwrap();
         let start = j
             .apply(Transition::Start { attempt: 1 }, Timestamp(at))
@@ -121,10 +122,10 @@ mod tests {
     fn old_jobs_go_in_batches_and_running_ones_stay() {
         let dir = tempfile::tempdir().unwrap();
         let store = JobStore::open(&dir.path().join("reef.redb")).unwrap();
-        let old: Vec<String> = (0..5).map(|i| finished(&store, i, 1_000)).collect();
+        let old: Vec<JobId> = (0..5).map(|i| finished(&store, i, 1_000)).collect();
         let fresh = finished(&store, 9, 100_000);
         let mut running = job();
-        running.id = format!("01J{:023}", 20);
+        running.id = JobId::named(&format!("01J{:023}", 20));
         store.insert_job(&running, None).unwrap();
         let rule = RetentionRule {
             max_age: Some(Duration::from_secs(10)),

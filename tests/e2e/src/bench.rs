@@ -24,6 +24,14 @@ pub fn cpu_model() -> Option<String> {
         .map(|(_, model)| model.trim().to_owned())
 }
 
+/// The machine and build a run measured, for the first line of every benchmark's output:
+/// `debug build, nproc 2, <cpu model>`.
+pub fn machine() -> String {
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cpu = cpu_model().unwrap_or_else(|| "cpu model unknown".to_owned());
+    format!("{} build, nproc {nproc}, {cpu}", profile())
+}
+
 /// `debug` or `release`: the profile this binary (and, run from the same target, reef) was
 /// built with.
 pub fn profile() -> &'static str {

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod openapi;
 pub mod otlp;
 
+use reef_shim::procs;
 use serde_json::Value;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -76,52 +77,24 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Opt
     }
 }
 
-/// Pids of every process now in `/proc`.
-fn all_pids() -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-        .collect()
-}
-
-/// True when the process's environment has an entry for which `matches` holds.
-fn env_has(pid: u32, matches: impl Fn(&[u8]) -> bool) -> bool {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .map(|environ| environ.split(|b| *b == 0).any(matches))
-        .unwrap_or(false)
-}
-
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .unwrap_or("")
-                .trim_start()
-                .starts_with('Z')
-        })
-        .unwrap_or(true)
-}
-
 /// Pids of live (not zombie) processes whose environment contains `KEY=value`.
 pub fn processes_with_env(key: &str, value: &str) -> Vec<u32> {
-    let needle = format!("{key}={value}");
-    all_pids()
+    live_pids(procs::with_env(&[(key, value)]))
+}
+
+fn live_pids(found: Vec<procs::ProcessStat>) -> Vec<u32> {
+    found
         .into_iter()
-        .filter(|&pid| env_has(pid, |kv| kv == needle.as_bytes()) && !is_zombie(pid))
+        .filter(|p| !p.zombie)
+        .map(|p| p.pid.unsigned_abs())
         .collect()
 }
 
-/// Resident set size of a process in KiB.
+/// Resident set size of a process in KiB (0 when it is gone).
 pub fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+    i32::try_from(pid)
+        .ok()
+        .and_then(procs::rss_kib)
         .unwrap_or(0)
 }
 
@@ -617,22 +590,23 @@ pub fn run_cli(mut command: Command, dir: &Path, timeout: Duration) -> CliRun {
 }
 
 fn processes_with_env_prefix(key: &str, prefix: &str) -> Vec<u32> {
-    let needle = format!("{key}={prefix}");
-    all_pids()
-        .into_iter()
-        .filter(|&pid| env_has(pid, |kv| kv.starts_with(needle.as_bytes())))
-        .collect()
+    live_pids(procs::with_env_where(|environ| {
+        environ
+            .get(std::ffi::OsStr::new(key))
+            .and_then(|v| v.to_str())
+            .is_some_and(|v| v.starts_with(prefix))
+    }))
 }
 
 /// Pids of `reef-shim` processes whose spec lives under `data_dir`.
 pub fn find_shims(data_dir: &str) -> Vec<u32> {
-    all_pids()
+    procs::command_lines()
         .into_iter()
-        .filter(|pid| {
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let text = String::from_utf8_lossy(&cmdline);
+        .filter(|(_, argv)| {
+            let text = argv.join(" ");
             text.contains("reef-shim") && text.contains(data_dir)
         })
+        .map(|(p, _)| p.pid.unsigned_abs())
         .collect()
 }
 

@@ -1,100 +1,18 @@
-//! Checks of reef's OpenAPI document: the routes the router declares (read from the router's
-//! source), the operations the document describes, and the document's own consistency.
+//! Checks of reef's OpenAPI document: the operations it describes, and its own consistency.
 
 use serde_json::Value;
 
-/// HTTP methods an axum `MethodRouter` can be built from, as the routing functions name them.
-const METHODS: [&str; 7] = ["get", "post", "put", "delete", "patch", "head", "options"];
-
-/// `(METHOD, path)` of every `.route("path", get(..).post(..))` call in the router's source.
-///
-/// Panics on constructs the reader does not follow (`.nest`, `.route_service`), so that a router
-/// that outgrows it fails loudly instead of hiding routes.
-pub fn routes_in_source(source: &str) -> Vec<(String, String)> {
-    // Whole-line comments may mention `.route(`; they are not code.
-    let code: String = source
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    for unsupported in [".nest(", ".route_service(", ".nest_service("] {
-        assert!(
-            !code.contains(unsupported),
-            "the router uses {unsupported}, which the route reader does not follow"
-        );
-    }
-    let mut routes = Vec::new();
-    let mut rest = code.as_str();
-    while let Some(at) = rest.find(".route(") {
-        rest = &rest[at + ".route(".len()..];
-        let Some(path) = rest.trim_start().strip_prefix('"') else {
-            panic!("a .route( call whose path is not a string literal: {rest:.60}");
-        };
-        let end = path.find('"').expect("unterminated route path");
-        let (route, after) = (&path[..end], &path[end + 1..]);
-        let expression = argument(after.trim_start().trim_start_matches(','));
-        let methods = top_level_methods(expression);
-        assert!(
-            !methods.is_empty(),
-            "no method found for route {route}: {expression}"
-        );
-        for method in methods {
-            routes.push((method.to_uppercase(), route.to_owned()));
-        }
-        rest = after;
-    }
-    routes
-}
-
-/// The text up to the `)` that closes the call whose arguments `text` continues.
-fn argument(text: &str) -> &str {
-    let mut depth = 0usize;
-    for (i, c) in text.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' if depth == 0 => return &text[..i],
-            ')' => depth -= 1,
-            _ => {}
-        }
-    }
-    text
-}
-
-/// Method functions called at the top level of a method-router expression: `get(a).post(b)`
-/// gives `get` and `post`; `put(a).layer(limit(b))` gives `put`.
-fn top_level_methods(expression: &str) -> Vec<&str> {
-    let mut found = Vec::new();
-    let mut depth = 0usize;
-    let bytes = expression.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'(' => depth += 1,
-            b')' => depth = depth.saturating_sub(1),
-            c if depth == 0 && (c.is_ascii_alphabetic() || c == b'_') => {
-                let start = i;
-                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_') {
-                    i += 1;
-                }
-                let word = &expression[start..i];
-                if bytes.get(i) == Some(&b'(') && METHODS.contains(&word) {
-                    found.push(word);
-                }
-                continue;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    found
-}
+/// The operations a path item can hold, as OpenAPI names them.
+const METHODS: [&str; 8] = [
+    "get", "post", "put", "delete", "patch", "head", "options", "trace",
+];
 
 /// `(METHOD, path)` of every operation in an OpenAPI document.
 pub fn operations(doc: &Value) -> Vec<(String, String)> {
     let mut found = Vec::new();
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
-        for method in METHODS.iter().chain(&["trace"]) {
-            if item.get(*method).is_some() {
+        for method in METHODS {
+            if item.get(method).is_some() {
                 found.push((method.to_uppercase(), path.clone()));
             }
         }
@@ -131,8 +49,8 @@ pub fn check_document(doc: &Value) -> Vec<String> {
             .skip(1)
             .filter_map(|p| p.split_once('}').map(|(name, _)| name))
             .collect();
-        for method in METHODS.iter().chain(&["trace"]) {
-            let Some(op) = item.get(*method) else {
+        for method in METHODS {
+            let Some(op) = item.get(method) else {
                 continue;
             };
             let at = format!("{} {path}", method.to_uppercase());
@@ -212,31 +130,6 @@ fn collect_refs(value: &Value, into: &mut Vec<String>) {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn routes_are_read_with_every_method_and_across_lines() {
-        let source = r#"
-            // .route("/commented", get(nothing))
-            let r = Router::new()
-                .route("/v1/jobs", get(jobs::list).post(jobs::submit))
-                .route(
-                    "/v1/policies/{name}",
-                    put(policies::upload).layer(DefaultBodyLimit::max(max_upload)),
-                )
-                .route_layer(middleware::from_fn(require))
-                .route("/healthz", get(health::get));
-        "#;
-        assert_eq!(
-            routes_in_source(source),
-            [
-                ("GET", "/v1/jobs"),
-                ("POST", "/v1/jobs"),
-                ("PUT", "/v1/policies/{name}"),
-                ("GET", "/healthz"),
-            ]
-            .map(|(m, p)| (m.to_owned(), p.to_owned()))
-        );
-    }
 
     #[test]
     fn a_dangling_ref_or_undeclared_path_parameter_is_reported() {

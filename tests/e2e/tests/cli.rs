@@ -127,6 +127,11 @@ fn read_commands_print_tables_and_json() {
         "{}",
         show.stdout
     );
+    assert!(
+        show.stdout.contains("PLACEMENT") && show.stdout.contains(" local/"),
+        "the attempt's placement is shown: {}",
+        show.stdout
+    );
     let view = reef.cli(&["show", &id, "--json"]).expect(0).json();
     assert_eq!(view["attempts"][0]["exit_code"], 0);
 

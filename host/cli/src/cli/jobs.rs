@@ -1,13 +1,18 @@
 //! `reef submit|show|cancel|retry|result`: one job at a time, over the HTTP API.
 
 use super::Remote;
-use super::output::{self, EXIT_OK, EXIT_USAGE, print_json, text};
+use super::output::{self, EXIT_OK, EXIT_USAGE, print_json};
 use super::params::{collect, parse_pair};
 use super::progress::{self, Display, elapsed_text};
 use super::table::Table;
 use crate::client::{ApiClient, ClientError, encode};
 use clap::Args;
+use reef_core::api::{JobView, SubmitRequest};
+use reef_core::executor::Placement;
+use reef_core::model::Job;
+use serde::Serialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 /// `reef submit`
@@ -62,58 +67,59 @@ pub fn submit(args: SubmitArgs) -> i32 {
             return EXIT_USAGE;
         }
     };
-    let mut body = json!({ "runner": args.runner, "params": params, "labels": labels });
-    if let Some(priority) = args.priority {
-        body["priority"] = json!(priority);
-    }
-    if let Some(tenant) = &args.tenant {
-        body["tenant"] = json!(tenant);
-    }
+    let request = SubmitRequest {
+        runner: args.runner.clone(),
+        params: params
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+        labels,
+        priority: args.priority,
+        tenant: args.tenant.clone(),
+    };
     let client = args.remote.client();
     let headers: Vec<(&str, &str)> = match &args.idempotency_key {
         Some(key) => vec![("idempotency-key", key.as_str())],
         None => vec![],
     };
-    let job = match client.post_with("/v1/jobs", &body, &headers) {
+    let job: Job = match client.post_with("/v1/jobs", &request, &headers) {
         Ok(job) => job,
         Err(e) => return output::report(&e),
     };
-    let id = text(&job, "id").to_owned();
     if !args.wait {
         if args.json {
             print_json(&job);
         } else {
-            println!("{id}");
+            println!("{}", job.id);
         }
         return EXIT_OK;
     }
     let started = Instant::now();
-    let job = match progress::follow(&client, &id, &mut Display::stderr()) {
-        Ok(job) => job,
+    let view = match progress::follow(&client, &job.id, &mut Display::stderr()) {
+        Ok(view) => view,
         Err(e) => return output::report(&e),
     };
-    let state = text(&job, "state");
-    eprintln!("{}", summary(&job, started.elapsed()));
+    eprintln!("{}", summary(&view.job, started.elapsed()));
     if args.json {
-        print_json(&job);
-    } else if !job["result"].is_null() {
-        print_json(&job["result"]);
+        print_json(&view);
+    } else if let Some(result) = &view.result {
+        print_json(result);
     }
-    output::job_exit_code(state)
+    output::job_exit_code(view.job.state.as_str())
 }
 
 /// One line on how a job ended: `01J… succeeded after 1 attempt in 4.2s`.
-fn summary(job: &Value, took: std::time::Duration) -> String {
-    let attempts = job["attempt_count"].as_u64().unwrap_or(0);
+fn summary(job: &Job, took: std::time::Duration) -> String {
+    let attempts = job.attempt_count;
     let plural = if attempts == 1 { "" } else { "s" };
-    let reason = match job["reason"].as_str() {
+    let reason = match &job.reason {
         Some(reason) => format!(" ({})", output::one_line(reason)),
         None => String::new(),
     };
     format!(
         "{} {}{reason} after {attempts} attempt{plural} in {}",
-        text(job, "id"),
-        text(job, "state"),
+        job.id,
+        job.state,
         elapsed_text(took)
     )
 }
@@ -122,61 +128,70 @@ fn summary(job: &Value, took: std::time::Duration) -> String {
 pub fn show(args: JobArgs) -> i32 {
     let client = args.remote.client();
     let answer = client.get(&format!("/v1/jobs/{}", encode(&args.id)));
-    print_job(answer, args.json, |job| print!("{}", describe(job)))
+    print_answer(answer, args.json, |view: &JobView| {
+        print!("{}", describe(view))
+    })
 }
 
 /// A job for people: its fields, a table of attempts, and the result.
-pub fn describe(job: &Value) -> String {
-    let pairs = |v: &Value| -> String {
-        let text: Vec<String> = v
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-            .collect();
+pub fn describe(view: &JobView) -> String {
+    let pairs = |map: &BTreeMap<String, String>| -> String {
+        let text: Vec<String> = map.iter().map(|(k, v)| format!("{k}={v}")).collect();
         if text.is_empty() {
             "-".to_owned()
         } else {
             text.join(" ")
         }
     };
+    let job = &view.job;
     let mut out = String::new();
     let mut field = |name: &str, value: String| out.push_str(&format!("{name:<10}{value}\n"));
-    field("id", text(job, "id").to_owned());
-    field("runner", text(job, "runner").to_owned());
-    let mut state = text(job, "state").to_owned();
-    if job["cancel_requested"] == true && !progress::is_terminal(&state) {
+    field("id", job.id.to_string());
+    field("runner", job.runner.clone());
+    let mut state = job.state.to_string();
+    if job.cancel_requested && !job.state.is_terminal() {
         state.push_str(" (cancel requested)");
     }
     field("state", state);
-    if let Some(reason) = job["reason"].as_str() {
+    if let Some(reason) = &job.reason {
         field("reason", output::one_line(reason));
     }
-    field("params", pairs(&job["params"]));
-    field("labels", pairs(&job["labels"]));
+    field("params", pairs(&job.params));
+    field("labels", pairs(&job.labels));
     field(
         "priority",
-        format!("{}  tenant {}", job["priority"], text(job, "tenant")),
+        format!("{}  tenant {}", job.priority, job.tenant),
     );
-    field("created", text(job, "created_at").to_owned());
-    field("updated", text(job, "updated_at").to_owned());
-    if let Some(at) = job["next_run_at"].as_str() {
-        field("next run", at.to_owned());
+    field("created", job.created_at.to_string());
+    field("updated", job.updated_at.to_string());
+    if let Some(at) = job.next_run_at {
+        field("next run", at.to_string());
     }
-    let mut attempts = Table::new(&["N", "STATE", "STARTED", "EXIT", "TIMED OUT", "REASON"]);
-    for a in job["attempts"].as_array().into_iter().flatten() {
-        let exit = match (a["exit_code"].as_i64(), a["signal"].as_i64()) {
+    let mut attempts = Table::new(&[
+        "N",
+        "STATE",
+        "STARTED",
+        "EXIT",
+        "TIMED OUT",
+        "PLACEMENT",
+        "REASON",
+    ]);
+    for a in &view.attempts {
+        let exit = match (a.exit_code, a.signal) {
             (Some(code), _) => code.to_string(),
             (None, Some(signal)) => format!("signal {signal}"),
             _ => "-".to_owned(),
         };
         attempts.row(vec![
-            a["n"].to_string(),
-            text(a, "state").to_owned(),
-            text(a, "started_at").to_owned(),
+            a.n.to_string(),
+            a.state.as_str().to_owned(),
+            a.started_at.to_string(),
             exit,
-            if a["timed_out"] == true { "yes" } else { "no" }.to_owned(),
-            a["reason"].as_str().unwrap_or("").to_owned(),
+            if a.timed_out { "yes" } else { "no" }.to_owned(),
+            a.placement
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), placement),
+            a.reason.clone().unwrap_or_default(),
         ]);
     }
     if !attempts.is_empty() {
@@ -185,17 +200,27 @@ pub fn describe(job: &Value) -> String {
             out.push_str(&format!("  {line}\n"));
         }
     }
-    if !job["result"].is_null() {
-        out.push_str(&format!("result    {}\n", job["result"]));
+    if let Some(result) = &view.result {
+        out.push_str(&format!("result    {result}\n"));
     }
     out
+}
+
+/// Where an attempt ran: `executor/node/id`, leaving out what the executor did not say.
+fn placement(p: &Placement) -> String {
+    [Some(&p.executor), p.node.as_ref(), p.id.as_ref()]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Runs `reef cancel`.
 pub fn cancel(args: JobArgs) -> i32 {
     let client = args.remote.client();
     act(&client, &args, "cancel", |job| {
-        let (id, state) = (text(job, "id"), text(job, "state"));
+        let (id, state) = (&job.id, job.state.as_str());
         match state {
             "cancelled" => format!("{id} cancelled"),
             // Cancelling a finished job is not an error (the call is idempotent), but it
@@ -210,29 +235,33 @@ pub fn cancel(args: JobArgs) -> i32 {
 pub fn retry(args: JobArgs) -> i32 {
     let client = args.remote.client();
     act(&client, &args, "retry", |job| {
-        format!("{} is {} again", text(job, "id"), text(job, "state"))
+        format!("{} is {} again", job.id, job.state)
     })
 }
 
 /// `POST /v1/jobs/{id}/{action}`, then a line about the job (or its JSON).
-fn act(client: &ApiClient, args: &JobArgs, action: &str, say: impl Fn(&Value) -> String) -> i32 {
+fn act(client: &ApiClient, args: &JobArgs, action: &str, say: impl Fn(&Job) -> String) -> i32 {
     let answer = client.post(
         &format!("/v1/jobs/{}/{action}", encode(&args.id)),
         &json!({}),
     );
-    print_job(answer, args.json, |job| println!("{}", say(job)))
+    print_answer(answer, args.json, |job| println!("{}", say(job)))
 }
 
-/// Prints the job a call answered: its JSON with `--json`, else what `human` prints. Returns
-/// the exit code; a failed call is reported on stderr.
-fn print_job(answer: Result<Value, ClientError>, json: bool, human: impl FnOnce(&Value)) -> i32 {
+/// Prints what a call answered: its JSON with `--json`, else what `human` prints. Returns the
+/// exit code; a failed call is reported on stderr.
+fn print_answer<T: Serialize>(
+    answer: Result<T, ClientError>,
+    json: bool,
+    human: impl FnOnce(&T),
+) -> i32 {
     match answer {
-        Ok(job) if json => {
-            print_json(&job);
+        Ok(value) if json => {
+            print_json(&value);
             EXIT_OK
         }
-        Ok(job) => {
-            human(&job);
+        Ok(value) => {
+            human(&value);
             EXIT_OK
         }
         Err(e) => output::report(&e),
@@ -242,7 +271,7 @@ fn print_job(answer: Result<Value, ClientError>, json: bool, human: impl FnOnce(
 /// Runs `reef result`: the result JSON, pretty (or, with --json, as compact as it came).
 pub fn result(args: JobArgs) -> i32 {
     let client = args.remote.client();
-    match client.get(&format!("/v1/jobs/{}/result", encode(&args.id))) {
+    match client.get::<Value>(&format!("/v1/jobs/{}/result", encode(&args.id))) {
         Ok(result) if args.json => {
             println!("{result}");
             EXIT_OK
@@ -259,18 +288,24 @@ pub fn result(args: JobArgs) -> i32 {
 mod tests {
     use super::*;
 
-    fn job() -> Value {
-        json!({
-            "id": "01J", "runner": "demo", "state": "failed", "reason": "exit code 1",
+    fn job() -> JobView {
+        serde_json::from_value(json!({
+            "id": "01JBQ8ZK3N7X5TQ4W2V9R6M1HC", "runner": "demo", "state": "failed", "reason": "exit code 1",
             "params": {"benchmark": "b.yml"}, "labels": {}, "priority": 0, "tenant": "default",
             "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:01.000Z",
             "attempt_count": 2, "cancel_requested": false,
             "attempts": [
-                {"n": 1, "state": "failed", "started_at": "t1", "exit_code": 1, "signal": null, "timed_out": false, "reason": "exit code 1"},
-                {"n": 2, "state": "failed", "started_at": "t2", "exit_code": null, "signal": 9, "timed_out": true},
+                {"n": 1, "state": "failed", "started_at": "2026-01-01T00:00:00.100Z",
+                 "exit_code": 1, "signal": null, "timed_out": false, "cancelled": false,
+                 "reason": "exit code 1", "timeout_ms": 1000, "kill_grace_ms": 100,
+                 "placement": {"executor": "local", "node": "vm1", "id": "4242"}},
+                {"n": 2, "state": "failed", "started_at": "2026-01-01T00:00:00.200Z",
+                 "exit_code": null, "signal": 9, "timed_out": true, "cancelled": false,
+                 "timeout_ms": 1000, "kill_grace_ms": 100},
             ],
             "result": {"score": 0.5},
-        })
+        }))
+        .expect("a job as the API shows it")
     }
 
     #[test]
@@ -280,11 +315,13 @@ mod tests {
         assert!(text.contains("params    benchmark=b.yml\n"), "{text}");
         assert!(text.contains("labels    -\n"), "{text}");
         assert!(
-            text.contains("  1  failed  t1       1         no         exit code 1\n"),
+            text.contains(
+                "  1  failed  2026-01-01T00:00:00.100Z  1         no         local/vm1/4242  exit code 1\n"
+            ),
             "{text}"
         );
         assert!(
-            text.contains("  2  failed  t2       signal 9  yes\n"),
+            text.contains("  2  failed  2026-01-01T00:00:00.200Z  signal 9  yes        -\n"),
             "{text}"
         );
         assert!(text.ends_with("result    {\"score\":0.5}\n"), "{text}");
@@ -292,7 +329,10 @@ mod tests {
 
     #[test]
     fn the_summary_names_state_reason_and_attempts() {
-        let line = summary(&job(), std::time::Duration::from_secs(3));
-        assert_eq!(line, "01J failed (exit code 1) after 2 attempts in 3.0s");
+        let line = summary(&job().job, std::time::Duration::from_secs(3));
+        assert_eq!(
+            line,
+            "01JBQ8ZK3N7X5TQ4W2V9R6M1HC failed (exit code 1) after 2 attempts in 3.0s"
+        );
     }
 }

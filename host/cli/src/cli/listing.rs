@@ -1,12 +1,12 @@
 //! `reef ls` and `reef runners`: tables of jobs and runners.
 
 use super::Remote;
-use super::output::{self, EXIT_OK, print_json, text};
+use super::output::{self, EXIT_OK, print_json};
 use super::params::parse_pair;
 use super::table::Table;
 use crate::client::encode;
 use clap::Args;
-use serde_json::Value;
+use reef_core::api::{JobPage, RunnerView};
 use std::time::{Duration, SystemTime};
 
 /// The job states, as the API names them.
@@ -96,7 +96,7 @@ fn filters(args: &LsArgs) -> String {
 /// Runs `reef ls`.
 pub fn ls(args: LsArgs) -> i32 {
     let client = args.remote.client();
-    let page = match client.get(&format!("/v1/jobs?{}", query(&args))) {
+    let page: JobPage = match client.get(&format!("/v1/jobs?{}", query(&args))) {
         Ok(page) => page,
         Err(e) => return output::report(&e),
     };
@@ -105,23 +105,23 @@ pub fn ls(args: LsArgs) -> i32 {
         return EXIT_OK;
     }
     print!("{}", jobs_table(&page, SystemTime::now()).render());
-    if let Some(cursor) = page["next_cursor"].as_str() {
+    if let Some(cursor) = &page.next_cursor {
         eprintln!("more jobs: reef ls{} --cursor {cursor}", filters(&args));
     }
     EXIT_OK
 }
 
 /// A page of jobs as a table, ages counted up to `now`.
-pub fn jobs_table(page: &Value, now: SystemTime) -> Table {
+pub fn jobs_table(page: &JobPage, now: SystemTime) -> Table {
     let mut table = Table::new(&["ID", "RUNNER", "STATE", "ATTEMPTS", "AGE", "REASON"]);
-    for job in page["jobs"].as_array().into_iter().flatten() {
+    for job in &page.jobs {
         table.row(vec![
-            text(job, "id").to_owned(),
-            text(job, "runner").to_owned(),
-            text(job, "state").to_owned(),
-            job["attempt_count"].to_string(),
-            age(text(job, "created_at"), now),
-            job["reason"].as_str().unwrap_or("").to_owned(),
+            job.id.to_string(),
+            job.runner.clone(),
+            job.state.to_string(),
+            job.attempt_count.to_string(),
+            age(&job.created_at.to_string(), now),
+            job.reason.clone().unwrap_or_default(),
         ]);
     }
     table
@@ -144,7 +144,7 @@ pub fn age(rfc3339: &str, now: SystemTime) -> String {
 /// Runs `reef runners`.
 pub fn runners(args: RunnersArgs) -> i32 {
     let client = args.remote.client();
-    let runners = match client.get("/v1/runners") {
+    let runners: Vec<RunnerView> = match client.get("/v1/runners") {
         Ok(runners) => runners,
         Err(e) => return output::report(&e),
     };
@@ -157,14 +157,8 @@ pub fn runners(args: RunnersArgs) -> i32 {
 }
 
 /// The runners as a table.
-pub fn runners_table(runners: &Value) -> Table {
-    let list = |v: &Value| -> String {
-        let items: Vec<&str> = v
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
+pub fn runners_table(runners: &[RunnerView]) -> Table {
+    let list = |items: &[String]| -> String {
         if items.is_empty() {
             "-".to_owned()
         } else {
@@ -179,17 +173,17 @@ pub fn runners_table(runners: &Value) -> Table {
         "CONCURRENCY",
         "RESOURCES",
     ]);
-    for r in runners.as_array().into_iter().flatten() {
+    for r in runners {
         table.row(vec![
-            text(r, "name").to_owned(),
-            list(&r["params"]),
-            text(r, "timeout").to_owned(),
-            r["max_attempts"].to_string(),
-            match r["max_concurrency"].as_u64() {
+            r.name.clone(),
+            list(&r.params),
+            r.timeout.clone(),
+            r.max_attempts.to_string(),
+            match r.max_concurrency {
                 Some(n) => n.to_string(),
                 None => "-".to_owned(),
             },
-            list(&r["resources"]),
+            list(&r.resources),
         ]);
     }
     table
@@ -198,7 +192,7 @@ pub fn runners_table(runners: &Value) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn at(rfc3339: &str) -> SystemTime {
         humantime::parse_rfc3339(rfc3339).unwrap()
@@ -221,18 +215,25 @@ mod tests {
 
     #[test]
     fn a_page_becomes_a_table() {
-        let page = json!({"jobs": [
-            {"id": "01B", "runner": "demo", "state": "failed", "attempt_count": 3,
-             "created_at": "2026-01-01T23:59:00Z", "reason": "exit code 1"},
-            {"id": "01A", "runner": "demo", "state": "queued", "attempt_count": 0,
-             "created_at": "2026-01-01T23:00:00Z", "reason": null},
-        ], "next_cursor": null});
+        let job = |id: &str, state: &str, attempts: u32, created: &str, reason: Value| {
+            json!({"id": id, "runner": "demo", "state": state, "attempt_count": attempts,
+             "created_at": created, "updated_at": created, "reason": reason,
+             "params": {}, "labels": {}, "priority": 0, "tenant": "default"})
+        };
+        let (b, a) = ("01JBQ8ZK3N7X5TQ4W2V9R6M1HB", "01JBQ8ZK3N7X5TQ4W2V9R6M1HA");
+        let page: JobPage = serde_json::from_value(json!({"jobs": [
+            job(b, "failed", 3, "2026-01-01T23:59:00Z", json!("exit code 1")),
+            job(a, "queued", 0, "2026-01-01T23:00:00Z", Value::Null),
+        ], "next_cursor": null}))
+        .expect("a page as the API shows it");
         let text = jobs_table(&page, at("2026-01-02T00:00:00Z")).render();
         assert_eq!(
             text,
-            "ID   RUNNER  STATE   ATTEMPTS  AGE  REASON\n\
-             01B  demo    failed  3         1m   exit code 1\n\
-             01A  demo    queued  0         1h\n"
+            format!(
+                "ID                          RUNNER  STATE   ATTEMPTS  AGE  REASON\n\
+                 {b}  demo    failed  3         1m   exit code 1\n\
+                 {a}  demo    queued  0         1h\n"
+            )
         );
     }
 
@@ -258,8 +259,10 @@ mod tests {
 
     #[test]
     fn runners_become_a_table() {
-        let runners = json!([{"name": "demo", "params": ["agent", "benchmark"], "timeout": "1m",
-            "max_attempts": 3, "max_concurrency": 2, "resources": ["surfpool"], "command": []}]);
+        let runners: Vec<RunnerView> = serde_json::from_value(json!([{"name": "demo",
+            "params": ["agent", "benchmark"], "timeout": "1m", "max_attempts": 3,
+            "max_concurrency": 2, "resources": ["surfpool"], "command": []}]))
+        .expect("runners as the API shows them");
         assert_eq!(
             runners_table(&runners).render(),
             "NAME  PARAMS           TIMEOUT  ATTEMPTS  CONCURRENCY  RESOURCES\n\

@@ -6,6 +6,7 @@ use super::output::{self, EXIT_OK};
 use super::progress::{POLL, is_terminal};
 use crate::client::{ApiClient, ClientError, FOLLOW_GRACE, encode};
 use clap::{Args, ValueEnum};
+use reef_core::api::JobView;
 use std::io::Write;
 
 /// A log stream.
@@ -98,18 +99,15 @@ fn follow(client: &ApiClient, args: &LogsArgs) -> Result<(), ClientError> {
     loop {
         // The state is read before the log: if the job was terminal then, everything it will
         // ever log is already in the file, so the copy below reads to the true end.
-        let job = client.get_patiently(&job_path, FOLLOW_GRACE)?;
-        let state = job["state"].as_str().unwrap_or("unknown").to_owned();
-        let latest = job["attempt_count"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0);
+        let view: JobView = client.get_patiently(&job_path, FOLLOW_GRACE)?;
+        let state = view.job.state.as_str();
+        let latest = view.job.attempt_count;
         if current.is_none() && latest > 0 {
             current = Some(latest);
         }
         let Some(n) = current else {
             // Not started yet: nothing to read; a job cancelled while queued never logs.
-            if is_terminal(&state) {
+            if is_terminal(state) {
                 return Ok(());
             }
             std::thread::sleep(POLL);
@@ -125,7 +123,7 @@ fn follow(client: &ApiClient, args: &LogsArgs) -> Result<(), ClientError> {
             }
             Err(e) => return Err(e),
         };
-        let attempt_over = latest > n || is_terminal(&state);
+        let attempt_over = latest > n || is_terminal(state);
         if attempt_over && offset == before {
             let pinned = args.attempt.is_some();
             if pinned || latest <= n {

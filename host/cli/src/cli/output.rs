@@ -2,7 +2,6 @@
 //! the exit codes documented in `reef --help`.
 
 use crate::client::ClientError;
-use serde_json::Value;
 
 /// Success (for `submit --wait`: the job succeeded).
 pub const EXIT_OK: i32 = 0;
@@ -32,7 +31,7 @@ pub fn report(error: &ClientError) -> i32 {
     eprintln!("reef: {}", one_line(&error.to_string()));
     match error {
         ClientError::Unreachable { .. } => EXIT_UNREACHABLE,
-        ClientError::Api { .. } => EXIT_API,
+        ClientError::Api { .. } | ClientError::Unexpected { .. } => EXIT_API,
     }
 }
 
@@ -46,16 +45,11 @@ pub fn job_exit_code(state: &str) -> i32 {
 }
 
 /// Prints `value` as pretty JSON on stdout.
-pub fn print_json(value: &Value) {
+pub fn print_json(value: &impl serde::Serialize) {
     println!(
         "{}",
         serde_json::to_string_pretty(value).unwrap_or_default()
     );
-}
-
-/// A string member of `value`, or `-`.
-pub fn text<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or("-")
 }
 
 /// Text on one line: line breaks and other control characters become spaces.

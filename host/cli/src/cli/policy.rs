@@ -1,8 +1,13 @@
 //! `reef policy test|push|list|show|activate|rollback|shadow|canary|promote|abort|delete`.
 
 use super::Remote;
+use super::output::print_json;
 use crate::client::{ClientError, encode};
 use clap::Subcommand;
+use reef_core::api::policy::{
+    ActivateRequest, CanaryRequest, CandidateMode, PolicyList, PolicyVersion, ShadowRequest,
+    SlotState, SlotView,
+};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 
@@ -138,91 +143,43 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
                 query.push("activate=true".to_owned());
             }
             let path = format!("/v1/policies/{}?{}", encode(&slot), query.join("&"));
-            client.put_bytes(&path, bytes).map(|v| {
+            client.put_bytes(&path, bytes).map(|v: PolicyVersion| {
                 println!(
                     "{} stored as {} ({} bytes, label {})",
                     plugin.display(),
-                    v["digest"].as_str().unwrap_or("?"),
-                    v["size"],
-                    v["label"]
+                    v.digest,
+                    v.size,
+                    Value::String(v.label)
                 );
                 if activate {
                     println!("active in slot {slot}");
                 }
             })
         }
-        PolicyCommand::List { json } => client.get("/v1/policies").map(|v| {
+        PolicyCommand::List { json } => client.get("/v1/policies").map(|v: PolicyList| {
             if json {
-                println!("{}", pretty(&v));
+                print_json(&v);
                 return;
             }
-            for slot in v["policies"].as_array().into_iter().flatten() {
+            for slot in &v.policies {
                 println!(
                     "{:<12} {}  calls {}  faults {}  decisions p50 {} µs p99 {} µs",
-                    slot["name"].as_str().unwrap_or("?"),
-                    slot["active"]["digest"].as_str().unwrap_or("native"),
-                    slot["active"]["calls"],
-                    slot["active"]["faults"],
-                    slot["decisions"]["p50_micros"],
-                    slot["decisions"]["p99_micros"],
+                    slot.name,
+                    slot.active.digest.as_deref().unwrap_or("native"),
+                    slot.active.calls,
+                    slot.active.faults,
+                    slot.decisions.p50_micros,
+                    slot.decisions.p99_micros,
                 );
             }
         }),
         PolicyCommand::Show { slot, json } => client
             .get(&format!("/v1/policies/{}", encode(&slot)))
-            .map(|v| {
+            .map(|v: SlotView| {
                 if json {
-                    println!("{}", pretty(&v));
-                    return;
-                }
-                let active = v["state"]["active"].as_str().unwrap_or("");
-                println!(
-                    "slot {slot}: active {active} (by {})",
-                    v["state"]["activated_by"].as_str().unwrap_or("?")
-                );
-                for version in v["versions"].as_array().into_iter().flatten() {
-                    let digest = version["digest"].as_str().unwrap_or("?");
-                    let mark = if digest == active { "*" } else { " " };
-                    let status = if version["report"]["valid"] == true {
-                        "valid".to_owned()
-                    } else {
-                        format!(
-                            "rejected: {}",
-                            version["report"]["errors"]
-                                .as_array()
-                                .map(|e| e
-                                    .iter()
-                                    .filter_map(Value::as_str)
-                                    .collect::<Vec<_>>()
-                                    .join("; "))
-                                .unwrap_or_default()
-                        )
-                    };
-                    println!(
-                        "{mark} {digest}  {:<20} {:>8} B  by {:<10} {status}",
-                        version["label"].as_str().unwrap_or(""),
-                        version["size"],
-                        version["uploader"].as_str().unwrap_or("")
-                    );
-                }
-                if let Some(c) = v["candidate"].as_object() {
-                    println!(
-                        "trial: {} as {} (percent {}): compared {}, disagreements {}, decided {}",
-                        c.get("digest").and_then(Value::as_str).unwrap_or("?"),
-                        c.get("mode").and_then(Value::as_str).unwrap_or("?"),
-                        c.get("percent").cloned().unwrap_or(Value::Null),
-                        c.get("compared").cloned().unwrap_or(Value::Null),
-                        c.get("disagreements").cloned().unwrap_or(Value::Null),
-                        c.get("decided").cloned().unwrap_or(Value::Null),
-                    );
-                }
-                for q in v["state"]["quarantined"].as_array().into_iter().flatten() {
-                    println!(
-                        "quarantined {} at {} after {} faults",
-                        q["digest"].as_str().unwrap_or("?"),
-                        q["at"].as_str().unwrap_or("?"),
-                        q["faults"]
-                    );
+                    print_json(&v);
+                } else {
+                    print!("{}", describe(&slot, &v));
                 }
             }),
         PolicyCommand::Activate { digest, slot } => {
@@ -230,9 +187,11 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
                 client
                     .post(
                         &format!("/v1/policies/{}/activate", encode(&slot)),
-                        &json!({ "digest": digest }),
+                        &ActivateRequest {
+                            digest: digest.clone(),
+                        },
                     )
-                    .map(|_| println!("{digest} is active in slot {slot}"))
+                    .map(|_: SlotState| println!("{digest} is active in slot {slot}"))
             })
         }
         PolicyCommand::Rollback { slot } => client
@@ -240,10 +199,10 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
                 &format!("/v1/policies/{}/rollback", encode(&slot)),
                 &json!({}),
             )
-            .map(|v| {
+            .map(|v: SlotState| {
                 println!(
                     "slot {slot}: {} is active again",
-                    v["active"].as_str().unwrap_or("?")
+                    v.active.as_deref().unwrap_or("?")
                 );
             }),
         PolicyCommand::Shadow { digest, slot } => {
@@ -251,9 +210,11 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
                 client
                     .post(
                         &format!("/v1/policies/{}/shadow", encode(&slot)),
-                        &json!({ "digest": digest }),
+                        &ShadowRequest {
+                            digest: digest.clone(),
+                        },
                     )
-                    .map(|_| println!("{digest} shadows slot {slot}"))
+                    .map(|_: SlotState| println!("{digest} shadows slot {slot}"))
             })
         }
         PolicyCommand::Canary {
@@ -264,24 +225,27 @@ pub fn run(command: PolicyCommand, remote: &Remote) -> anyhow::Result<i32> {
             client
                 .post(
                     &format!("/v1/policies/{}/canary", encode(&slot)),
-                    &json!({ "digest": digest, "percent": percent }),
+                    &CanaryRequest {
+                        digest: digest.clone(),
+                        percent,
+                    },
                 )
-                .map(|_| println!("{digest} decides {percent}% of jobs in slot {slot}"))
+                .map(|_: SlotState| println!("{digest} decides {percent}% of jobs in slot {slot}"))
         }),
         PolicyCommand::Promote { slot } => client
             .post(
                 &format!("/v1/policies/{}/promote", encode(&slot)),
                 &json!({}),
             )
-            .map(|v| {
+            .map(|v: SlotState| {
                 println!(
                     "slot {slot}: {} is active",
-                    v["active"].as_str().unwrap_or("?")
+                    v.active.as_deref().unwrap_or("?")
                 )
             }),
         PolicyCommand::Abort { slot } => client
             .post(&format!("/v1/policies/{}/abort", encode(&slot)), &json!({}))
-            .map(|_| println!("slot {slot}: trial ended")),
+            .map(|_: SlotState| println!("slot {slot}: trial ended")),
         PolicyCommand::Delete { digest, slot } => {
             resolve(&client, &slot, &digest).and_then(|digest| {
                 client
@@ -307,14 +271,12 @@ fn resolve(
     given: &str,
 ) -> Result<String, ClientError> {
     let prefix = given.trim_start_matches("sha256:");
-    let slot_view = client.get(&format!("/v1/policies/{}", encode(slot)))?;
-    let matches: Vec<String> = slot_view["versions"]
-        .as_array()
+    let slot_view: SlotView = client.get(&format!("/v1/policies/{}", encode(slot)))?;
+    let matches: Vec<String> = slot_view
+        .versions
         .into_iter()
-        .flatten()
-        .filter_map(|v| v["digest"].as_str())
+        .map(|v| v.digest)
         .filter(|d| d.trim_start_matches("sha256:").starts_with(prefix))
-        .map(str::to_owned)
         .collect();
     match matches.as_slice() {
         [one] => Ok(one.clone()),
@@ -322,6 +284,45 @@ fn resolve(
     }
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_default()
+/// A slot for people: its active version, every version with its status, a trial, and what
+/// was quarantined.
+fn describe(slot: &str, v: &SlotView) -> String {
+    let mut out = String::new();
+    let active = v.state.active.as_deref().unwrap_or("");
+    out.push_str(&format!(
+        "slot {slot}: active {active} (by {})\n",
+        v.state.activated_by.as_deref().unwrap_or("?")
+    ));
+    for version in &v.versions {
+        let mark = if version.digest == active { "*" } else { " " };
+        let status = if version.report.valid {
+            "valid".to_owned()
+        } else {
+            format!("rejected: {}", version.report.errors.join("; "))
+        };
+        out.push_str(&format!(
+            "{mark} {}  {:<20} {:>8} B  by {:<10} {status}\n",
+            version.digest, version.label, version.size, version.uploader
+        ));
+    }
+    if let Some(c) = &v.candidate {
+        let (mode, percent) = match c.mode {
+            CandidateMode::Shadow => ("shadow", "null".to_owned()),
+            CandidateMode::Canary { percent } => ("canary", percent.to_string()),
+        };
+        out.push_str(&format!(
+            "trial: {} as {mode} (percent {percent}): compared {}, disagreements {}, decided {}\n",
+            c.digest.as_deref().unwrap_or("?"),
+            c.compared,
+            c.disagreements,
+            c.decided,
+        ));
+    }
+    for q in &v.state.quarantined {
+        out.push_str(&format!(
+            "quarantined {} at {} after {} faults\n",
+            q.digest, q.at, q.faults
+        ));
+    }
+    out
 }

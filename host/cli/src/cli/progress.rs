@@ -5,7 +5,7 @@
 
 use super::output::one_line;
 use crate::client::{ApiClient, ClientError, FOLLOW_GRACE, encode};
-use serde_json::Value;
+use reef_core::api::JobView;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -205,16 +205,14 @@ impl LogTail {
 
 /// Follows job `id` until it is terminal, showing progress on `display`; returns the job as
 /// `GET /v1/jobs/{id}` shows it at the end.
-pub fn follow(client: &ApiClient, id: &str, display: &mut Display) -> Result<Value, ClientError> {
+pub fn follow(client: &ApiClient, id: &str, display: &mut Display) -> Result<JobView, ClientError> {
     let started = Instant::now();
     let mut tail = LogTail::default();
     loop {
-        let job = client.get_patiently(&format!("/v1/jobs/{}", encode(id)), FOLLOW_GRACE)?;
-        let state = job["state"].as_str().unwrap_or("unknown");
-        let attempt = job["attempt_count"]
-            .as_u64()
-            .and_then(|n| u32::try_from(n).ok())
-            .unwrap_or(0);
+        let view: JobView =
+            client.get_patiently(&format!("/v1/jobs/{}", encode(id)), FOLLOW_GRACE)?;
+        let state = view.job.state.as_str();
+        let attempt = view.job.attempt_count;
         if attempt > 0 {
             tail.poll(client, id, attempt)?;
         }
@@ -227,7 +225,7 @@ pub fn follow(client: &ApiClient, id: &str, display: &mut Display) -> Result<Val
         });
         if is_terminal(state) {
             display.finish();
-            return Ok(job);
+            return Ok(view);
         }
         std::thread::sleep(POLL);
     }

@@ -7,6 +7,7 @@ use crate::metrics::{FailureLabels, OutcomeLabels, RunnerLabel};
 use crate::supervisor::AttemptLayout;
 use crate::trace::PolicyCall;
 use reef_core::executor::{AttemptHandle, Ending};
+use reef_core::job_id::JobId;
 use reef_core::lifecycle::{JobState, Transition};
 use reef_core::model::{Attempt, AttemptState, Job};
 use reef_core::outcome::{self, ResultRead, Verdict};
@@ -35,7 +36,7 @@ impl Engine {
                 .find(|(_, chosen)| chosen.contains(&candidate.job_id))
                 .map(|(call, _)| call);
             if let Err(error) = self.start_attempt(&candidate, pick) {
-                tracing::error!(job_id = candidate.job_id, %error, "could not start an attempt; it stays queued");
+                tracing::error!(job_id = %candidate.job_id, %error, "could not start an attempt; it stays queued");
                 self.scheduler.release(&candidate.job_id);
                 self.scheduler.enqueue(candidate);
             }
@@ -129,7 +130,7 @@ impl Engine {
     /// that failed ends the attempt at once, with the failure as its spawn error.
     pub(super) fn launched(
         &mut self,
-        job_id: &str,
+        job_id: &JobId,
         n: u32,
         outcome: Result<Launched, LaunchError>,
     ) -> Result<(), EngineError> {
@@ -140,7 +141,7 @@ impl Engine {
         let launched = match outcome {
             Ok(launched) => launched,
             Err(error) => {
-                tracing::warn!(job_id, attempt = n, %error, "attempt could not be launched");
+                tracing::warn!(%job_id, attempt = n, %error, "attempt could not be launched");
                 let now = self.clock.now().0;
                 let record = ExitRecord {
                     version: reef_shim::protocol::PROTOCOL_VERSION,
@@ -168,7 +169,7 @@ impl Engine {
             events: vec![],
         }])?;
         tracing::info!(
-            job_id,
+            %job_id,
             attempt = n,
             executor = launched.placement.executor,
             node = launched.placement.node.as_deref().unwrap_or(""),
@@ -208,7 +209,7 @@ impl Engine {
 
     pub(super) fn finish(
         &mut self,
-        job_id: &str,
+        job_id: &JobId,
         n: u32,
         ending: Ending,
         evidence: &Evidence,
@@ -302,7 +303,7 @@ impl Engine {
             attempt: Some(attempt.clone()),
             events: vec![event],
         }])?;
-        tracing::info!(job_id, attempt = n, state = %job.state, reason = job.reason.as_deref().unwrap_or(""), "attempt ended");
+        tracing::info!(%job_id, attempt = n, state = %job.state, reason = job.reason.as_deref().unwrap_or(""), "attempt ended");
         self.count_end(&job, &attempt);
         self.tracer.attempt_ended(&job, &attempt, on_exit.as_ref());
         self.release(job_id, n);
@@ -404,7 +405,7 @@ impl Engine {
         }
     }
 
-    fn release(&mut self, job_id: &str, n: u32) {
+    fn release(&mut self, job_id: &JobId, n: u32) {
         if self.running.get(job_id).is_some_and(|r| r.attempt == n) {
             self.running.remove(job_id);
             self.scheduler.release(job_id);
@@ -489,7 +490,7 @@ impl Scene {
 }
 
 /// A timed pick and the jobs it chose.
-type PickCall = (PolicyCall, Vec<String>);
+type PickCall = (PolicyCall, Vec<JobId>);
 
 /// The scheduler's [`Pick`] seam, answered by the policy. With tracing on, each call is kept,
 /// timed and with the jobs it chose, for their traces.
@@ -501,12 +502,12 @@ struct PolicyPick<'a> {
 }
 
 impl Pick for PolicyPick<'_> {
-    fn pick(&self, candidates: &[Candidate], running: &RunningView) -> Vec<String> {
+    fn pick(&self, candidates: &[Candidate], running: &RunningView) -> Vec<JobId> {
         let input = PickInput {
             candidates: candidates
                 .iter()
                 .map(|c| reef_policy::PolicyCandidate {
-                    job_id: c.job_id.clone(),
+                    job_id: c.job_id.to_string(),
                     runner: c.runner.clone(),
                     priority: c.priority,
                     tenant: c.tenant.clone(),
@@ -519,7 +520,7 @@ impl Pick for PolicyPick<'_> {
         };
         let (chosen, call) = PolicyCall::time("pick", || {
             let decided = self.policy.pick(&input);
-            let chosen: Vec<String> = decided
+            let chosen: Vec<JobId> = decided
                 .answer
                 .into_iter()
                 .filter_map(|i| candidates.get(i as usize).map(|c| c.job_id.clone()))

@@ -18,6 +18,7 @@
 //! Nothing here waits on a process or a file; the store blocks, so its calls run under
 //! [`blocking`]. Time comes from a [`Clock`], so tests can move it.
 
+use reef_core::job_id::JobId;
 use reef_core::lifecycle::{JobEvent, JobState, Transition};
 use reef_core::model::Job;
 
@@ -76,27 +77,27 @@ pub enum EngineError {
 enum Command {
     Submitted(Box<Job>),
     Cancel {
-        job_id: String,
+        job_id: JobId,
         reply: oneshot::Sender<Result<Job, EngineError>>,
     },
     Redrive {
-        job_id: String,
+        job_id: JobId,
         reply: oneshot::Sender<Result<Job, EngineError>>,
     },
     /// An executor answered a launch.
     Launched {
-        job_id: String,
+        job_id: JobId,
         attempt: u32,
         outcome: Result<Launched, LaunchError>,
     },
     AttemptEnded {
-        job_id: String,
+        job_id: JobId,
         attempt: u32,
         ending: Ending,
         evidence: Box<Evidence>,
     },
     RetryDue {
-        job_id: String,
+        job_id: JobId,
     },
     /// Nothing to do but run a pass (e.g. after a stop was requested).
     Wake,
@@ -181,8 +182,8 @@ impl EngineHandle {
 
     /// Cancels a job: queued and waiting jobs at once, running ones by stopping their attempt.
     /// Returns the job as it is after the request.
-    pub async fn cancel(&self, job_id: &str) -> Result<Job, EngineError> {
-        let job_id = job_id.to_owned();
+    pub async fn cancel(&self, job_id: &JobId) -> Result<Job, EngineError> {
+        let job_id = job_id.clone();
         self.ask(|reply| Command::Cancel { job_id, reply }).await
     }
 
@@ -215,8 +216,8 @@ impl EngineHandle {
     }
 
     /// Runs a failed or cancelled job again.
-    pub async fn redrive(&self, job_id: &str) -> Result<Job, EngineError> {
-        let job_id = job_id.to_owned();
+    pub async fn redrive(&self, job_id: &JobId) -> Result<Job, EngineError> {
+        let job_id = job_id.clone();
         self.ask(|reply| Command::Redrive { job_id, reply }).await
     }
 
@@ -261,7 +262,7 @@ pub struct Engine {
     scheduler: Scheduler,
     executor: Arc<dyn Executor>,
     clock: Arc<dyn Clock>,
-    running: HashMap<String, RunningAttempt>,
+    running: HashMap<JobId, RunningAttempt>,
     tx: mpsc::UnboundedSender<Command>,
     status: Arc<EngineStatus>,
     metrics: Arc<Metrics>,
@@ -394,7 +395,7 @@ impl Engine {
                 outcome,
             } => {
                 if let Err(error) = self.launched(&job_id, attempt, outcome.clone()) {
-                    tracing::error!(job_id, attempt, %error, "could not record a launch; retrying");
+                    tracing::error!(%job_id, attempt, %error, "could not record a launch; retrying");
                     self.resend_later(Command::Launched {
                         job_id,
                         attempt,
@@ -409,7 +410,7 @@ impl Engine {
                 evidence,
             } => {
                 if let Err(error) = self.finish(&job_id, attempt, ending.clone(), &evidence) {
-                    tracing::error!(job_id, attempt, %error, "could not record the end of an attempt; retrying");
+                    tracing::error!(%job_id, attempt, %error, "could not record the end of an attempt; retrying");
                     self.resend_later(Command::AttemptEnded {
                         job_id,
                         attempt,
@@ -440,7 +441,7 @@ impl Engine {
             }
             Command::RetryDue { job_id } => {
                 if let Err(error) = self.requeue(&job_id) {
-                    tracing::error!(job_id, %error, "could not requeue a job; retrying");
+                    tracing::error!(%job_id, %error, "could not requeue a job; retrying");
                     self.resend_later(Command::RetryDue { job_id });
                 }
             }
@@ -473,7 +474,7 @@ impl Engine {
         match self.candidate(job) {
             Some(c) => self.scheduler.enqueue(c),
             None => tracing::warn!(
-                job_id = job.id,
+                job_id = %job.id,
                 runner = job.runner,
                 "queued job names an unknown runner; it waits until the runner is configured"
             ),
@@ -493,8 +494,9 @@ impl Engine {
         });
     }
 
-    fn load(&self, job_id: &str) -> Result<Job, EngineError> {
-        blocking(|| self.store.job(job_id))?.ok_or_else(|| EngineError::NotFound(job_id.to_owned()))
+    fn load(&self, job_id: &JobId) -> Result<Job, EngineError> {
+        blocking(|| self.store.job(job_id))?
+            .ok_or_else(|| EngineError::NotFound(job_id.to_string()))
     }
 
     fn commit(&self, changes: &[Change]) -> Result<(), EngineError> {
@@ -511,7 +513,7 @@ impl Engine {
         }])
     }
 
-    fn cancel(&mut self, job_id: &str) -> Result<Job, EngineError> {
+    fn cancel(&mut self, job_id: &JobId) -> Result<Job, EngineError> {
         let mut job = self.load(job_id)?;
         match job.state {
             JobState::Queued | JobState::RetryWait => {
@@ -521,7 +523,7 @@ impl Engine {
                 self.commit_job(&job, vec![event])?;
                 self.scheduler.remove_queued(job_id);
                 self.tracer.job_ended(&job);
-                tracing::info!(job_id, "cancelled before running");
+                tracing::info!(%job_id, "cancelled before running");
             }
             JobState::Running => {
                 if !job.cancel_requested {
@@ -533,7 +535,7 @@ impl Engine {
                 if let Some(handle) = self.running.get(job_id).and_then(|r| r.handle.as_ref()) {
                     self.executor.cancel(handle);
                 }
-                tracing::info!(job_id, "cancel requested for a running attempt");
+                tracing::info!(%job_id, "cancel requested for a running attempt");
             }
             // Cancelling a finished job changes nothing.
             _ => {}
@@ -541,16 +543,16 @@ impl Engine {
         Ok(job)
     }
 
-    fn redrive(&mut self, job_id: &str) -> Result<Job, EngineError> {
+    fn redrive(&mut self, job_id: &JobId) -> Result<Job, EngineError> {
         let mut job = self.load(job_id)?;
         let event = job.apply(Transition::Redrive, self.clock.now())?;
         self.commit_job(&job, vec![event])?;
         self.enqueue(&job);
-        tracing::info!(job_id, "re-driven");
+        tracing::info!(%job_id, "re-driven");
         Ok(job)
     }
 
-    fn requeue(&mut self, job_id: &str) -> Result<(), EngineError> {
+    fn requeue(&mut self, job_id: &JobId) -> Result<(), EngineError> {
         let mut job = self.load(job_id)?;
         if job.state != JobState::RetryWait {
             return Ok(()); // cancelled meanwhile

@@ -46,7 +46,7 @@ impl Engine {
             match found {
                 Reattached::Running(launched) => {
                     tracing::info!(
-                        job_id = job.id,
+                        job_id = %job.id,
                         attempt = attempt.n,
                         "re-attached to a running attempt"
                     );
@@ -64,7 +64,7 @@ impl Engine {
                 }
                 Reattached::Ended(ending) => {
                     tracing::info!(
-                        job_id = job.id,
+                        job_id = %job.id,
                         attempt = attempt.n,
                         "an attempt ended while no host ran"
                     );

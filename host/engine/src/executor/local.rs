@@ -9,6 +9,7 @@
 use super::{BoxFuture, Executor, LaunchError, LaunchRequest, Launched, Missing, Reattached};
 use crate::supervisor::{AttemptLayout, AttemptLimits, ShimSupervisor};
 use reef_core::executor::{AttemptHandle, Ending, LOCAL, Placement, attempt_name};
+use reef_core::job_id::JobId;
 use reef_shim::{ExitRecord, ShimIdentity};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -49,7 +50,7 @@ impl LocalExecutor {
         }
     }
 
-    fn launched(&self, job_id: &str, attempt: u32, shim: Option<ShimIdentity>) -> Launched {
+    fn launched(&self, job_id: &JobId, attempt: u32, shim: Option<ShimIdentity>) -> Launched {
         Launched {
             handle: handle(job_id, attempt, shim),
             placement: Placement {
@@ -62,7 +63,7 @@ impl LocalExecutor {
 }
 
 /// The handle of attempt `attempt` of `job_id`, run by `shim`.
-pub fn handle(job_id: &str, attempt: u32, shim: Option<ShimIdentity>) -> AttemptHandle {
+pub fn handle(job_id: &JobId, attempt: u32, shim: Option<ShimIdentity>) -> AttemptHandle {
     AttemptHandle {
         executor: LOCAL.into(),
         name: attempt_name(job_id, attempt),
@@ -75,14 +76,15 @@ pub fn handle(job_id: &str, attempt: u32, shim: Option<ShimIdentity>) -> Attempt
     }
 }
 
-fn detail(handle: &AttemptHandle) -> Option<(String, u32, Option<ShimIdentity>)> {
+fn detail(handle: &AttemptHandle) -> Option<(JobId, u32, Option<ShimIdentity>)> {
     let detail: Detail<'_> = Detail::deserialize(&handle.detail).ok()?;
-    Some((detail.job_id.to_owned(), detail.attempt, detail.shim))
+    let job_id = JobId::parse(detail.job_id).ok()?;
+    Some((job_id, detail.attempt, detail.shim))
 }
 
 /// The end of an attempt whose shim is gone: its exit record, or, without one, lost, once
 /// whatever it left behind is killed.
-fn ending_of(shims: &ShimSupervisor, job_id: &str, attempt: u32) -> Ending {
+fn ending_of(shims: &ShimSupervisor, job_id: &JobId, attempt: u32) -> Ending {
     let paths = shims.layout().paths(job_id, attempt);
     if let Ok(Some(record)) = ExitRecord::read(&paths.exit_record) {
         return Ending::Exited(record);
@@ -90,7 +92,7 @@ fn ending_of(shims: &ShimSupervisor, job_id: &str, attempt: u32) -> Ending {
     let killed = shims.kill_orphans(job_id, attempt);
     if killed > 0 {
         tracing::warn!(
-            job_id,
+            %job_id,
             attempt,
             killed,
             "killed processes left by a lost attempt"
@@ -203,7 +205,7 @@ impl Executor for LocalExecutor {
                 attempts
                     .into_iter()
                     .map(|missing| {
-                        let (job_id, n) = (missing.job_id.as_str(), missing.attempt);
+                        let (job_id, n) = (&missing.job_id, missing.attempt);
                         let spec = shims.layout().paths(job_id, n).spec;
                         let shim = live
                             .get(&spec)

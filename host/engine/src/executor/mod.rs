@@ -21,6 +21,7 @@ pub mod local;
 
 use crate::supervisor::AttemptLayout;
 use reef_core::executor::{AttemptHandle, Ending, Placement};
+use reef_core::job_id::JobId;
 use reef_core::model::Job;
 use reef_core::runner::RunnerSpec;
 use std::future::Future;
@@ -72,7 +73,7 @@ pub enum LaunchError {
 #[derive(Debug, Clone)]
 pub struct Missing {
     /// Its job.
-    pub job_id: String,
+    pub job_id: JobId,
     /// Its number.
     pub attempt: u32,
     /// Its handle, when the previous host committed one.

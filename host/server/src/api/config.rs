@@ -18,7 +18,6 @@ use axum::http::StatusCode;
         (status = 200, description = "The file was valid: the keys applied now, the keys that need a restart, and warnings.", body = ReloadReport),
         (status = 422, description = "The file is invalid; nothing changed. `detail` and `field` name the bad key.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn reload(State(state): State<AppState>) -> Result<Json<ReloadReport>, Problem> {
     state

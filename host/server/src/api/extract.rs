@@ -9,6 +9,8 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use reef_core::job_id::JobId;
+use reef_engine::service::ServiceError;
 use serde::de::DeserializeOwned;
 use std::future::Future;
 use std::time::Duration;
@@ -99,6 +101,25 @@ where
             Ok(axum::extract::Path(value)) => Ok(Self(value)),
             Err(rejection) => Err(path_problem(&rejection)),
         }
+    }
+}
+
+/// A job id from the path (`/v1/jobs/{id}/...`). Text that is not a job id names no job: 404,
+/// as an id that was never issued.
+#[derive(Debug, Clone)]
+pub struct JobPath(pub JobId);
+
+impl<S> FromRequestParts<S> for JobPath
+where
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state).await?;
+        JobId::parse(&text)
+            .map(Self)
+            .map_err(|_| ServiceError::NoJob(text).into())
     }
 }
 

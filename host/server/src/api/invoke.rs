@@ -132,7 +132,6 @@ fn params_of(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, 
         BodyTooLarge,
         (status = 422, description = "A parameter was refused, the policy rejected the job, or the Idempotency-Key was used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["submit"])),
 )]
 pub async fn invoke(
     State(state): State<AppState>,

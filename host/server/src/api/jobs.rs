@@ -1,7 +1,7 @@
 //! Job and runner handlers: parse, call [`JobService`], format.
 
 use super::AppState;
-use super::extract::{Json, Path, Query};
+use super::extract::{JobPath, Json, Query};
 use super::problem::{BodyTooLarge, InvalidQuery, NoSuchJob, Problem, UnknownRunner};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -32,7 +32,6 @@ use serde::{Deserialize, Serialize};
         BodyTooLarge,
         (status = 422, description = "A parameter, label or tenant was refused, the policy rejected the job, or the Idempotency-Key was used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["submit"])),
 )]
 pub async fn submit(
     State(state): State<AppState>,
@@ -143,7 +142,6 @@ pub struct ListParams {
         (status = 200, description = "A page of jobs, newest first.", body = JobPage),
         (status = 400, description = "An unknown query parameter, or a filter, limit or cursor that does not parse or is out of range.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["read"])),
 )]
 pub async fn list(
     State(state): State<AppState>,
@@ -173,11 +171,10 @@ pub async fn list(
         (status = 200, description = "The job with its attempts and latest result.", body = JobView),
         NoSuchJob,
     ),
-    security(("bearer" = ["read"])),
 )]
 pub async fn get(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Result<Json<JobView>, Problem> {
     Ok(Json(state.jobs.get(&id).await?))
 }
@@ -193,11 +190,10 @@ pub async fn get(
         (status = 200, description = "The job after the request: queued jobs are cancelled at once, running ones once their processes are gone (`cancel_requested` until then). Idempotent.", body = Job),
         NoSuchJob,
     ),
-    security(("bearer" = ["submit"])),
 )]
 pub async fn cancel(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Result<Json<Job>, Problem> {
     Ok(Json(state.jobs.cancel(&id).await?))
 }
@@ -214,11 +210,10 @@ pub async fn cancel(
         NoSuchJob,
         (status = 409, description = "The job is not failed or cancelled.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["submit"])),
 )]
 pub async fn retry(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Result<Json<Job>, Problem> {
     Ok(Json(state.jobs.retry(&id).await?))
 }
@@ -251,11 +246,10 @@ pub struct LogParams {
         InvalidQuery,
         (status = 404, description = "No such job, or it has no such attempt yet.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["read"])),
 )]
 pub async fn logs(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
     Query(p): Query<LogParams>,
 ) -> Result<Response, Problem> {
     let (bytes, size) = state
@@ -287,11 +281,10 @@ pub async fn logs(
         (status = 200, description = "The result JSON of the latest attempt that produced one, as the runner wrote it.", body = Object),
         (status = 404, description = "No such job, or no result yet.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["read"])),
 )]
 pub async fn result(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Result<Json<serde_json::Value>, Problem> {
     Ok(Json(state.jobs.result(&id).await?))
 }
@@ -303,7 +296,6 @@ pub async fn result(
     operation_id = "list_runners",
     tag = "runners",
     responses((status = 200, description = "The configured runners.", body = Vec<RunnerView>)),
-    security(("bearer" = ["read"])),
 )]
 pub async fn runners(State(state): State<AppState>) -> Json<Vec<RunnerView>> {
     Json(state.jobs.runners())
@@ -327,11 +319,10 @@ pub struct JobEvents {
         (status = 200, description = "The job's transitions, each naming the policy digest (or `native`) that decided it.", body = JobEvents),
         NoSuchJob,
     ),
-    security(("bearer" = ["read"])),
 )]
 pub async fn events(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Result<Json<JobEvents>, Problem> {
     let events = state.jobs.events(&id).await?;
     Ok(Json(JobEvents { events }))

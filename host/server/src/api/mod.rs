@@ -22,12 +22,14 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
 use problem::Problem;
 use reef_engine::metrics::{HttpLabels, Metrics};
 use reef_engine::service::JobService;
 use reef_policy::slots::PolicySlots;
 use std::sync::Arc;
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 /// Shared state of the handlers.
 #[derive(Clone)]
@@ -66,64 +68,75 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
         max_upload,
         body_timeout,
     } = limits;
-    let read = Router::new()
-        .route("/v1/jobs", get(jobs::list))
-        .route("/v1/jobs/{id}", get(jobs::get))
-        .route("/v1/jobs/{id}/logs", get(jobs::logs))
-        .route("/v1/jobs/{id}/result", get(jobs::result))
-        .route("/v1/jobs/{id}/events", get(jobs::events))
-        .route("/v1/events", get(events::stream))
-        .route("/v1/runners", get(jobs::runners))
-        .route("/v1/policies", get(policies::list))
-        .route("/v1/policies/{name}", get(policies::show))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require::<{ Scope::Read as u8 }>,
-        ));
-    let submit = Router::new()
-        .route("/v1/jobs", post(jobs::submit))
-        .route("/v1/jobs/{id}/cancel", post(jobs::cancel))
-        .route("/v1/jobs/{id}/retry", post(jobs::retry))
-        .route("/v1/runners/{name}/invoke", post(invoke::invoke))
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require::<{ Scope::Submit as u8 }>,
-        ));
-    let admin = Router::new()
-        .route(
-            "/v1/policies/{name}",
-            put(policies::upload).layer(DefaultBodyLimit::max(max_upload)),
-        )
-        .route("/v1/config/reload", post(config::reload))
-        .route("/v1/policies/{name}/activate", post(policies::activate))
-        .route("/v1/policies/{name}/rollback", post(policies::rollback))
-        .route("/v1/policies/{name}/shadow", post(policies::shadow))
-        .route("/v1/policies/{name}/canary", post(policies::canary))
-        .route("/v1/policies/{name}/promote", post(policies::promote))
-        .route("/v1/policies/{name}/abort", post(policies::abort))
-        .route(
-            "/v1/policies/{name}/versions/{digest}",
-            delete(policies::delete),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            require::<{ Scope::Admin as u8 }>,
-        ));
-    Router::new()
-        .merge(read)
-        .merge(submit)
-        .merge(admin)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(openapi::serve))
+    let (routes, _) = declared(max_upload).split_for_parts();
+    routes
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
         .layer(Extension(extract::BodyTimeout(body_timeout)))
+        .layer(Extension(state.auth.clone()))
         .layer(middleware::from_fn(problem_only))
         .layer(middleware::from_fn_with_state(state.clone(), count_request))
         .with_state(state)
+}
+
+/// Every route of the API, once: each handler with the scope it needs. The router and the
+/// OpenAPI document ([`openapi::document`]) are both made from this, so neither can list a route
+/// the other lacks, and an operation's documented security is the gate in front of it.
+pub(crate) fn declared(max_upload: usize) -> OpenApiRouter<AppState> {
+    let read = OpenApiRouter::default()
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get))
+        .routes(routes!(jobs::logs))
+        .routes(routes!(jobs::result))
+        .routes(routes!(jobs::events))
+        .routes(routes!(events::stream))
+        .routes(routes!(jobs::runners))
+        .routes(routes!(policies::list))
+        .routes(routes!(policies::show));
+    let submit = OpenApiRouter::default()
+        .routes(routes!(jobs::submit))
+        .routes(routes!(jobs::cancel))
+        .routes(routes!(jobs::retry))
+        .routes(routes!(invoke::invoke));
+    let admin = OpenApiRouter::default()
+        .routes(routes!(policies::upload).layer(DefaultBodyLimit::max(max_upload)))
+        .routes(routes!(config::reload))
+        .routes(routes!(policies::activate))
+        .routes(routes!(policies::rollback))
+        .routes(routes!(policies::shadow))
+        .routes(routes!(policies::canary))
+        .routes(routes!(policies::promote))
+        .routes(routes!(policies::abort))
+        .routes(routes!(policies::delete));
+    let open = OpenApiRouter::default()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::serve));
+    gated(Scope::Read, read)
+        .merge(gated(Scope::Submit, submit))
+        .merge(gated(Scope::Admin, admin))
+        .merge(open)
+}
+
+/// `routes` behind the gate of `scope`, and documented as needing it.
+fn gated(scope: Scope, routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    let mut routes = routes.route_layer(middleware::from_fn_with_state(scope, gate));
+    let requirement = SecurityRequirement::new("bearer", [scope.as_str()]);
+    for item in routes.get_openapi_mut().paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            operation.security = Some(vec![requirement.clone()]);
+        }
+    }
+    routes
 }
 
 /// Every error answer is a problem or a JSON document of its own (`/readyz`'s 503): one in plain
@@ -159,16 +172,10 @@ async fn problem_only(request: Request, next: Next) -> Response {
     problem
 }
 
-fn scope_of(code: u8) -> Scope {
-    match code {
-        0 => Scope::Read,
-        1 => Scope::Submit,
-        _ => Scope::Admin,
-    }
-}
-
-async fn require<const SCOPE: u8>(
-    State(state): State<AppState>,
+/// The token check in front of the routes of one scope; the caller's name goes on the request.
+async fn gate(
+    State(scope): State<Scope>,
+    Extension(auth): Extension<Arc<ArcSwap<Authenticator>>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -176,7 +183,7 @@ async fn require<const SCOPE: u8>(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match state.auth.load().authorize(header, scope_of(SCOPE)) {
+    match auth.load().authorize(header, scope) {
         Ok(name) => {
             let name = name.unwrap_or_else(|| "anonymous".to_owned());
             request.extensions_mut().insert(Principal(name));

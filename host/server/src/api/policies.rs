@@ -7,10 +7,12 @@ use super::problem::{
 use super::{AppState, Principal};
 use axum::extract::{Extension, State};
 use axum::http::StatusCode;
-use reef_policy::live::CandidateMode;
-use reef_policy::registry::{PolicyVersion, SlotState};
-use reef_policy::slots::{PolicySlots, SlotView};
-use serde::{Deserialize, Serialize};
+use reef_core::api::policy::{
+    ActivateRequest, CanaryRequest, CandidateMode, PolicyList, PolicyVersion, ShadowRequest,
+    SlotState, SlotView,
+};
+use reef_policy::slots::PolicySlots;
+use serde::Deserialize;
 use std::sync::Arc;
 
 /// Runs a registry operation (which may compile) off the async workers.
@@ -31,11 +33,32 @@ async fn blocking<T: Send + 'static>(
         .map_err(Problem::from)
 }
 
-/// The answer of `GET /v1/policies`.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PolicyList {
-    /// Every slot with its active version.
-    pub policies: Vec<SlotView>,
+/// What a call that changes a slot's state asks of the registry: the six such handlers differ
+/// only in this.
+enum SlotAction {
+    Activate(String),
+    Rollback,
+    Trial(String, CandidateMode),
+    Promote,
+    Abort,
+}
+
+/// Applies `action` to slot `name` on behalf of `by`, and answers the slot's new state.
+async fn act(
+    state: &AppState,
+    name: String,
+    by: String,
+    action: SlotAction,
+) -> Result<Json<SlotState>, Problem> {
+    blocking(&state.policies, move |s| match action {
+        SlotAction::Activate(digest) => s.activate(&name, &digest, &by),
+        SlotAction::Rollback => s.rollback(&name, &by),
+        SlotAction::Trial(digest, mode) => s.trial(&name, &digest, mode, &by),
+        SlotAction::Promote => s.promote(&name, &by),
+        SlotAction::Abort => s.abort(&name, &by),
+    })
+    .await
+    .map(Json)
 }
 
 /// `GET /v1/policies`
@@ -45,7 +68,6 @@ pub struct PolicyList {
     operation_id = "list_policies",
     tag = "policies",
     responses((status = 200, description = "Every slot: active version, counters, decision times, trial, history and versions.", body = PolicyList)),
-    security(("bearer" = ["read"])),
 )]
 pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Problem> {
     let policies = blocking(&state.policies, |s| s.list()).await?;
@@ -63,7 +85,6 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<PolicyList>, Pro
         (status = 200, description = "The slot: active version, counters, decision times, trial, history and every stored version with its validation report.", body = SlotView),
         NoSuchSlot,
     ),
-    security(("bearer" = ["read"])),
 )]
 pub async fn show(
     State(state): State<AppState>,
@@ -103,7 +124,6 @@ pub struct UploadParams {
         (status = 413, description = "Larger than `policy.max_upload`.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Validation failed; the problem's `version` member holds the stored version with its report.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn upload(
     State(state): State<AppState>,
@@ -150,14 +170,6 @@ impl utoipa::PartialSchema for Component {
 
 impl utoipa::ToSchema for Component {}
 
-/// Body of `POST /v1/policies/{name}/activate`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ActivateRequest {
-    /// Digest of a stored, valid version.
-    digest: String,
-}
-
 /// `POST /v1/policies/{name}/activate`
 #[utoipa::path(
     post,
@@ -173,7 +185,6 @@ pub struct ActivateRequest {
         InvalidBody,
         UnreadableJson,
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn activate(
     State(state): State<AppState>,
@@ -181,12 +192,7 @@ pub async fn activate(
     Extension(Principal(by)): Extension<Principal>,
     Json(request): Json<ActivateRequest>,
 ) -> Result<Json<SlotState>, Problem> {
-    Ok(Json(
-        blocking(&state.policies, move |s| {
-            s.activate(&name, &request.digest, &by)
-        })
-        .await?,
-    ))
+    act(&state, name, by, SlotAction::Activate(request.digest)).await
 }
 
 /// `POST /v1/policies/{name}/rollback`
@@ -201,16 +207,13 @@ pub async fn activate(
         NoSuchPolicyVersion,
         SlotStateConflict,
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(Principal(by)): Extension<Principal>,
 ) -> Result<Json<SlotState>, Problem> {
-    Ok(Json(
-        blocking(&state.policies, move |s| s.rollback(&name, &by)).await?,
-    ))
+    act(&state, name, by, SlotAction::Rollback).await
 }
 
 /// `DELETE /v1/policies/{name}/versions/{digest}`
@@ -228,7 +231,6 @@ pub async fn rollback(
         NoSuchPolicyVersion,
         (status = 409, description = "The version is active.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn delete(
     State(state): State<AppState>,
@@ -236,14 +238,6 @@ pub async fn delete(
 ) -> Result<StatusCode, Problem> {
     blocking(&state.policies, move |s| s.delete(&name, &digest)).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Body of `POST /v1/policies/{name}/shadow`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShadowRequest {
-    /// Digest of a stored, valid version.
-    digest: String,
 }
 
 /// `POST /v1/policies/{name}/shadow`: the version decides beside the active one, never applied.
@@ -261,7 +255,6 @@ pub struct ShadowRequest {
         InvalidBody,
         UnreadableJson,
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn shadow(
     State(state): State<AppState>,
@@ -269,24 +262,8 @@ pub async fn shadow(
     Extension(Principal(by)): Extension<Principal>,
     Json(request): Json<ShadowRequest>,
 ) -> Result<Json<SlotState>, Problem> {
-    Ok(Json(
-        blocking(&state.policies, move |s| {
-            s.trial(&name, &request.digest, CandidateMode::Shadow, &by)
-        })
-        .await?,
-    ))
-}
-
-/// Body of `POST /v1/policies/{name}/canary`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CanaryRequest {
-    /// Digest of a stored, valid version.
-    digest: String,
-    /// Share of jobs it decides, 0 to 100.
-    #[schema(minimum = 0, maximum = 100)]
-    #[serde(deserialize_with = "reef_core::json_integer::exact")]
-    percent: u8,
+    let trial = SlotAction::Trial(request.digest, CandidateMode::Shadow);
+    act(&state, name, by, trial).await
 }
 
 /// `POST /v1/policies/{name}/canary`: the version decides for a share of jobs.
@@ -304,7 +281,6 @@ pub struct CanaryRequest {
         InvalidBody,
         UnreadableJson,
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn canary(
     State(state): State<AppState>,
@@ -315,12 +291,7 @@ pub async fn canary(
     let mode = CandidateMode::Canary {
         percent: request.percent,
     };
-    Ok(Json(
-        blocking(&state.policies, move |s| {
-            s.trial(&name, &request.digest, mode, &by)
-        })
-        .await?,
-    ))
+    act(&state, name, by, SlotAction::Trial(request.digest, mode)).await
 }
 
 /// `POST /v1/policies/{name}/promote`: the candidate on trial becomes active.
@@ -335,16 +306,13 @@ pub async fn canary(
         NoSuchPolicyVersion,
         SlotStateConflict,
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn promote(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(Principal(by)): Extension<Principal>,
 ) -> Result<Json<SlotState>, Problem> {
-    Ok(Json(
-        blocking(&state.policies, move |s| s.promote(&name, &by)).await?,
-    ))
+    act(&state, name, by, SlotAction::Promote).await
 }
 
 /// `POST /v1/policies/{name}/abort`: the trial ends; the active version is untouched.
@@ -359,14 +327,11 @@ pub async fn promote(
         NoSuchPolicyVersion,
         SlotStateConflict,
     ),
-    security(("bearer" = ["admin"])),
 )]
 pub async fn abort(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Extension(Principal(by)): Extension<Principal>,
 ) -> Result<Json<SlotState>, Problem> {
-    Ok(Json(
-        blocking(&state.policies, move |s| s.abort(&name, &by)).await?,
-    ))
+    act(&state, name, by, SlotAction::Abort).await
 }

@@ -9,7 +9,7 @@
 
 use anyhow::{Result, ensure};
 use reef_e2e::Reef;
-use reef_e2e::bench::{cpu_model, millis, percentile, profile};
+use reef_e2e::bench::{machine, millis, percentile};
 use std::process::Command;
 use std::time::Instant;
 
@@ -27,12 +27,10 @@ struct Options {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "invoke: {} sequential calls of a /bin/true runner; {} build, nproc {nproc}, {}",
+        "invoke: {} sequential calls of a /bin/true runner; {}",
         options.calls,
-        profile(),
-        cpu_model().unwrap_or_else(|| "cpu model unknown".to_owned())
+        machine()
     );
     let reef = Reef::start(
         r#"

@@ -32,7 +32,7 @@
 //! quoting.
 
 use anyhow::{Context, Result, anyhow, ensure};
-use reef_e2e::bench::{cpu_model, percentile};
+use reef_e2e::bench::percentile;
 use reef_e2e::{Reef, benchmark, demo_config, plugin};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -173,13 +173,11 @@ struct LastSwap {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let profile = reef_e2e::bench::profile();
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "policy_swap: {} jobs per phase, {} swaps; {profile} build, nproc {nproc}, {}",
+        "policy_swap: {} jobs per phase, {} swaps; {}",
         options.jobs,
         options.swaps,
-        cpu_model().unwrap_or_else(|| "cpu model unknown".to_owned())
+        reef_e2e::bench::machine()
     );
 
     upload_to_active()?;

@@ -23,7 +23,7 @@
 //! release build (`scripts/bench-throughput.sh`) for numbers worth quoting.
 
 use anyhow::{Context, Result, ensure};
-use reef_e2e::bench::{cpu_model, millis, percentile};
+use reef_e2e::bench::{millis, percentile};
 use reef_e2e::{Reef, wait_for};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -80,10 +80,8 @@ struct ReefRun {
 
 fn main() -> Result<()> {
     let options = <Options as clap::Parser>::parse();
-    let profile = reef_e2e::bench::profile();
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(
-        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads, group commit {}, traces {}; {profile} build, nproc {nproc}",
+        "throughput: {} jobs of /bin/true, concurrency {}, {} client threads, group commit {}, traces {}; {}",
         options.jobs,
         options.concurrency,
         options.clients,
@@ -92,7 +90,8 @@ fn main() -> Result<()> {
             "exported over OTLP"
         } else {
             "off"
-        }
+        },
+        reef_e2e::bench::machine()
     );
 
     let reef = run_reef(options)?;
@@ -130,10 +129,7 @@ fn main() -> Result<()> {
         millis(percentile(&reef.latencies, 99.0)),
         millis(reef.latencies.last().copied().unwrap_or_default()),
     );
-    println!(
-        "machine: nproc {nproc}, reef {profile} build, {}",
-        cpu_model().unwrap_or_else(|| "cpu model unknown".to_owned())
-    );
+    println!("machine: {}", reef_e2e::bench::machine());
     Ok(())
 }
 

@@ -5,6 +5,9 @@
 //! The limits the server enforces on them (labels, names, pages) are stated here too, and the
 //! OpenAPI schemas of these types say the same.
 
+pub mod policy;
+
+use crate::job_id::JobId;
 use crate::model::{Attempt, Job};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -50,7 +53,7 @@ pub struct SubmitRequest {
 }
 
 /// A job with its attempts and latest result, as `GET /v1/jobs/{id}` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobView {
     /// The job.
     #[serde(flatten)]
@@ -63,16 +66,16 @@ pub struct JobView {
 }
 
 /// One page of a listing.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobPage {
     /// The jobs, newest first.
     pub jobs: Vec<Job>,
     /// Pass as `cursor` to get the next page; absent on the last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Option<JobId>,
 }
 
 /// A runner as `GET /v1/runners` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunnerView {
     /// Name.
     pub name: String,

@@ -389,7 +389,7 @@ fn left_running(store: &JobStore, id: &JobId, handle: bool) {
 async fn after_a_restart_an_attempt_that_cannot_be_found_is_lost_and_retried_for_free() {
     let dir = tempfile::tempdir().unwrap();
     let store = JobStore::open(&dir.path().join("reef.redb")).unwrap();
-    let id = &JobId::parse("01J0000000000000000000000L").expect("a ULID");
+    let id = &JobId::parse("01J0000000000000000000000E").expect("a ULID");
     left_running(&store, id, true);
     let mut h = Harness::start_on(dir, store, RUNNERS, |fake| {
         fake.will_find(vec![Reattached::Ended(Ending::Lost {

@@ -8,7 +8,7 @@
 //! - `policy_compiled`: (digest, engine hash) → precompiled code, so a restart or a
 //!   re-activation does not compile again
 
-use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{ReadableTable, TableDefinition};
 pub use reef_core::api::policy::{
     CandidateState, PolicyVersion, Quarantine, SelfTestCase, SlotState, ValidationReport,
 };
@@ -54,64 +54,56 @@ fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 impl PolicyRegistry {
     /// The registry in `db`, creating its tables.
     pub fn open(handle: Arc<DbHandle>) -> Result<Self, StoreError> {
-        let db = handle.get()?;
-        let txn = db!(db.begin_write())?;
-        db!(txn.open_table(ARTIFACTS))?;
-        db!(txn.open_table(VERSIONS))?;
-        db!(txn.open_table(SLOTS))?;
-        db!(txn.open_table(COMPILED))?;
-        db!(txn.commit())?;
+        handle.write(|txn| {
+            db!(txn.open_table(ARTIFACTS))?;
+            db!(txn.open_table(VERSIONS))?;
+            db!(txn.open_table(SLOTS))?;
+            db!(txn.open_table(COMPILED))?;
+            Ok(())
+        })?;
         Ok(Self { db: handle })
     }
 
     /// Stores a component and its version record (idempotent for the same digest).
     pub fn put_version(&self, version: &PolicyVersion, bytes: &[u8]) -> Result<(), StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_write())?;
-            {
-                let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
-                db!(artifacts.insert(version.digest.as_str(), bytes))?;
-                let mut versions = db!(txn.open_table(VERSIONS))?;
-                db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
-            }
-            db!(txn.commit())
+        self.db.write(|txn| {
+            let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
+            db!(artifacts.insert(version.digest.as_str(), bytes))?;
+            let mut versions = db!(txn.open_table(VERSIONS))?;
+            db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
+            Ok(())
         })
     }
 
     /// Stores the record of a rejected upload, without its bytes, and forgets the oldest
     /// rejected records of its slot beyond [`REJECTED_KEPT`].
     pub fn put_rejected(&self, version: &PolicyVersion) -> Result<(), StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_write())?;
-            {
-                let mut versions = db!(txn.open_table(VERSIONS))?;
-                db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
-                let mut rejected = Vec::new();
-                for entry in db!(versions.iter())? {
-                    let (key, value) = db!(entry)?;
-                    let stored: PolicyVersion = decode(key.value(), value.value())?;
-                    if stored.slot == version.slot && !stored.report.valid {
-                        rejected.push((stored.uploaded_at, stored.digest));
-                    }
+        self.db.write(|txn| {
+            let mut versions = db!(txn.open_table(VERSIONS))?;
+            db!(versions.insert(version.digest.as_str(), encode(version).as_slice()))?;
+            let mut rejected = Vec::new();
+            for entry in db!(versions.iter())? {
+                let (key, value) = db!(entry)?;
+                let stored: PolicyVersion = decode(key.value(), value.value())?;
+                if stored.slot == version.slot && !stored.report.valid {
+                    rejected.push((stored.uploaded_at, stored.digest));
                 }
-                rejected.sort();
-                let excess = rejected.len().saturating_sub(REJECTED_KEPT);
-                for (_, digest) in rejected.into_iter().take(excess) {
-                    db!(versions.remove(digest.as_str()))?;
-                }
-                // A rejection replaces an earlier verdict on the same bytes: drop what was kept.
-                let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
-                db!(artifacts.remove(version.digest.as_str()))?;
             }
-            db!(txn.commit())
+            rejected.sort();
+            let excess = rejected.len().saturating_sub(REJECTED_KEPT);
+            for (_, digest) in rejected.into_iter().take(excess) {
+                db!(versions.remove(digest.as_str()))?;
+            }
+            // A rejection replaces an earlier verdict on the same bytes: drop what was kept.
+            let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
+            db!(artifacts.remove(version.digest.as_str()))?;
+            Ok(())
         })
     }
 
     /// A version record.
     pub fn version(&self, digest: &str) -> Result<Option<PolicyVersion>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(VERSIONS))?;
+        self.db.read_table(VERSIONS, |table| {
             db!(table.get(digest))?
                 .map(|v| decode(digest, v.value()))
                 .transpose()
@@ -120,9 +112,7 @@ impl PolicyRegistry {
 
     /// Every version uploaded to `slot`, oldest first.
     pub fn versions(&self, slot: &str) -> Result<Vec<PolicyVersion>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(VERSIONS))?;
+        self.db.read_table(VERSIONS, |table| {
             let mut out = Vec::new();
             for entry in db!(table.iter())? {
                 let (key, value) = db!(entry)?;
@@ -138,47 +128,38 @@ impl PolicyRegistry {
 
     /// A component's bytes.
     pub fn artifact(&self, digest: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(ARTIFACTS))?;
+        self.db.read_table(ARTIFACTS, |table| {
             Ok(db!(table.get(digest))?.map(|v| v.value().to_vec()))
         })
     }
 
     /// Removes a version, its bytes and its compiled code.
     pub fn delete_version(&self, digest: &str) -> Result<bool, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_write())?;
-            let existed;
-            {
-                let mut versions = db!(txn.open_table(VERSIONS))?;
-                existed = db!(versions.remove(digest))?.is_some();
-                let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
-                db!(artifacts.remove(digest))?;
-                let mut compiled = db!(txn.open_table(COMPILED))?;
-                let mut keys = Vec::new();
-                for entry in db!(compiled.range((digest, "")..))? {
-                    let (key, _) = db!(entry)?;
-                    let (d, hash) = key.value();
-                    if d != digest {
-                        break;
-                    }
-                    keys.push(hash.to_owned());
+        self.db.write(|txn| {
+            let mut versions = db!(txn.open_table(VERSIONS))?;
+            let existed = db!(versions.remove(digest))?.is_some();
+            let mut artifacts = db!(txn.open_table(ARTIFACTS))?;
+            db!(artifacts.remove(digest))?;
+            let mut compiled = db!(txn.open_table(COMPILED))?;
+            let mut keys = Vec::new();
+            for entry in db!(compiled.range((digest, "")..))? {
+                let (key, _) = db!(entry)?;
+                let (d, hash) = key.value();
+                if d != digest {
+                    break;
                 }
-                for hash in keys {
-                    db!(compiled.remove((digest, hash.as_str())))?;
-                }
+                keys.push(hash.to_owned());
             }
-            db!(txn.commit())?;
+            for hash in keys {
+                db!(compiled.remove((digest, hash.as_str())))?;
+            }
             Ok(existed)
         })
     }
 
     /// Names of every slot.
     pub fn slot_names(&self) -> Result<Vec<String>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(SLOTS))?;
+        self.db.read_table(SLOTS, |table| {
             let mut out = Vec::new();
             for entry in db!(table.iter())? {
                 let (key, _) = db!(entry)?;
@@ -190,9 +171,7 @@ impl PolicyRegistry {
 
     /// A slot's state (default when never used).
     pub fn slot(&self, slot: &str) -> Result<SlotState, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(SLOTS))?;
+        self.db.read_table(SLOTS, |table| {
             db!(table.get(slot))?
                 .map(|v| decode(slot, v.value()))
                 .transpose()
@@ -202,34 +181,26 @@ impl PolicyRegistry {
 
     /// Replaces a slot's state, durably.
     pub fn set_slot(&self, slot: &str, state: &SlotState) -> Result<(), StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_write())?;
-            {
-                let mut table = db!(txn.open_table(SLOTS))?;
-                db!(table.insert(slot, encode(state).as_slice()))?;
-            }
-            db!(txn.commit())
+        self.db.write(|txn| {
+            let mut table = db!(txn.open_table(SLOTS))?;
+            db!(table.insert(slot, encode(state).as_slice()))?;
+            Ok(())
         })
     }
 
     /// Cached compiled code for a digest and engine.
     pub fn compiled(&self, digest: &str, engine: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_read())?;
-            let table = db!(txn.open_table(COMPILED))?;
+        self.db.read_table(COMPILED, |table| {
             Ok(db!(table.get((digest, engine)))?.map(|v| v.value().to_vec()))
         })
     }
 
     /// Caches compiled code for a digest and engine.
     pub fn put_compiled(&self, digest: &str, engine: &str, code: &[u8]) -> Result<(), StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_write())?;
-            {
-                let mut table = db!(txn.open_table(COMPILED))?;
-                db!(table.insert((digest, engine), code))?;
-            }
-            db!(txn.commit())
+        self.db.write(|txn| {
+            let mut table = db!(txn.open_table(COMPILED))?;
+            db!(table.insert((digest, engine), code))?;
+            Ok(())
         })
     }
 }

@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use reef_engine::metrics::Metrics;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -189,6 +190,20 @@ async fn accept_failed(error: &std::io::Error) {
     }
     tracing::warn!(%error, "accepting a connection failed; retrying shortly");
     tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+/// Binds `address` with an accept backlog of `max_connections` (the kernel caps it at
+/// `net.core.somaxconn`), so that a burst of connections up to the cap waits to be accepted
+/// rather than having its handshakes dropped (tokio's default backlog is 1024).
+pub fn listen(address: SocketAddr, max_connections: u32) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(max_connections.max(128))
 }
 
 /// Raises the soft limit of open files to the hard limit, so `server.max_connections` is not

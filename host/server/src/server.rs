@@ -157,8 +157,7 @@ async fn serve(
         .context("handling SIGHUP")?;
     // Bound first: a port in use fails the start before anything else is opened, and the
     // bound address is what the loopback rule is judged against from now on.
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
+    let listener = crate::http_server::listen(config.server.listen, config.server.max_connections)
         .with_context(|| format!("binding {}", config.server.listen))?;
     let bound = listener.local_addr().context("reading the bound address")?;
     let open_files = crate::http_server::raise_open_file_limit();

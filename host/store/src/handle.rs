@@ -7,7 +7,9 @@
 //! was acknowledged is lost.
 
 use super::StoreError;
-use redb::Database;
+use redb::{
+    Database, Key, ReadOnlyTable, ReadableDatabase, TableDefinition, Value, WriteTransaction,
+};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -57,5 +59,35 @@ impl DbHandle {
             current.take();
         }
         result
+    }
+
+    /// Runs `read` on one table of a fresh snapshot (a read transaction: consistent, and never
+    /// blocked by a writer).
+    pub fn read_table<K: Key + 'static, V: Value + 'static, T>(
+        &self,
+        table: TableDefinition<K, V>,
+        read: impl FnOnce(&ReadOnlyTable<K, V>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|db| {
+            let txn = db.begin_read().map_err(|e| StoreError::Db(e.into()))?;
+            let table = txn
+                .open_table(table)
+                .map_err(|e| StoreError::Db(e.into()))?;
+            read(&table)
+        })
+    }
+
+    /// Runs `write` in one write transaction and commits it durably; when `write` fails,
+    /// nothing of it is kept.
+    pub fn write<T>(
+        &self,
+        write: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|db| {
+            let txn = db.begin_write().map_err(|e| StoreError::Db(e.into()))?;
+            let value = write(&txn)?;
+            txn.commit().map_err(|e| StoreError::Db(e.into()))?;
+            Ok(value)
+        })
     }
 }

@@ -173,9 +173,7 @@ impl JobStore {
     /// transaction of its own.
     pub fn open_with(path: &Path, group_commit: bool) -> Result<Self, StoreError> {
         let handle = Arc::new(DbHandle::open(path)?);
-        let db = handle.get()?;
-        let txn = db!(db.begin_write())?;
-        {
+        handle.write(|txn| {
             let mut meta = db!(txn.open_table(META))?;
             let found = db!(meta.get("schema_version"))?.map(|v| v.value());
             match found {
@@ -196,9 +194,8 @@ impl JobStore {
             db!(txn.open_table(IDEMPOTENCY))?;
             db!(txn.open_table(JOB_EVENTS))?;
             db!(txn.open_table(FINISHED))?;
-        }
-        db!(txn.commit())?;
-        drop(db);
+            Ok(())
+        })?;
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
         let committer = if group_commit {
             Some(Arc::new(GroupCommitter::start(
@@ -248,13 +245,9 @@ impl JobStore {
 
     /// Runs one operation in a transaction of its own.
     fn run_alone(&self, op: Op) -> Result<(Option<KeyedInsert>, Vec<JobEvent>), StoreError> {
-        self.db.with(|db| {
-            let txn = db!(db.begin_write())?;
-            let done = apply(&txn, op)?;
-            db!(txn.commit())?;
-            self.publish(&done.1);
-            Ok(done)
-        })
+        let done = self.db.write(|txn| apply(txn, op))?;
+        self.publish(&done.1);
+        Ok(done)
     }
 
     /// Stores a new job under an idempotency key, atomically: a key seen before (and not expired)
@@ -283,27 +276,23 @@ impl JobStore {
 
     /// Removes expired idempotency keys, at most `limit` per call; returns how many went.
     pub fn expire_keys(&self, limit: usize) -> Result<usize, StoreError> {
-        self.db.with(|db| {
-            let now = Timestamp::now();
-            let txn = db!(db.begin_write())?;
+        let now = Timestamp::now();
+        self.db.write(|txn| {
             let mut expired = Vec::new();
-            {
-                let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
-                for entry in db!(keys.iter())? {
-                    let (key, value) = db!(entry)?;
-                    let record: KeyRecord = decode(key.value(), value.value())?;
-                    if record.expires_at <= now {
-                        expired.push(key.value().to_owned());
-                        if expired.len() == limit {
-                            break;
-                        }
+            let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
+            for entry in db!(keys.iter())? {
+                let (key, value) = db!(entry)?;
+                let record: KeyRecord = decode(key.value(), value.value())?;
+                if record.expires_at <= now {
+                    expired.push(key.value().to_owned());
+                    if expired.len() == limit {
+                        break;
                     }
                 }
-                for key in &expired {
-                    db!(keys.remove(key.as_str()))?;
-                }
             }
-            db!(txn.commit())?;
+            for key in &expired {
+                db!(keys.remove(key.as_str()))?;
+            }
             Ok(expired.len())
         })
     }

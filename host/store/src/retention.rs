@@ -32,62 +32,58 @@ impl JobStore {
         now: Timestamp,
         batch: usize,
     ) -> Result<Vec<JobId>, StoreError> {
-        self.db.with(|db| {
-            if rule.max_age.is_none() && rule.max_finished.is_none() {
-                return Ok(Vec::new());
-            }
-            let cutoff = rule
-                .max_age
-                .map(|age| now.0.saturating_sub(age.as_millis() as u64));
-            let txn = db!(db.begin_write())?;
+        if rule.max_age.is_none() && rule.max_finished.is_none() {
+            return Ok(Vec::new());
+        }
+        let cutoff = rule
+            .max_age
+            .map(|age| now.0.saturating_sub(age.as_millis() as u64));
+        self.db.write(|txn| {
             let mut deleted = Vec::new();
-            {
-                let mut finished = db!(txn.open_table(FINISHED))?;
-                let mut jobs = db!(txn.open_table(JOBS))?;
-                let mut attempts = db!(txn.open_table(ATTEMPTS))?;
-                let mut events = db!(txn.open_table(EVENTS))?;
-                let mut job_events = db!(txn.open_table(JOB_EVENTS))?;
-                let mut excess = match rule.max_finished {
-                    Some(max) => db!(finished.len())?.saturating_sub(max),
-                    None => 0,
-                };
-                let mut visited = Vec::new();
-                for entry in db!(finished.iter())? {
-                    let (key, _) = db!(entry)?;
-                    let (at, id) = key.value();
-                    let too_old = cutoff.is_some_and(|c| at < c);
-                    if !too_old && excess == 0 || visited.len() >= batch {
-                        break;
-                    }
-                    visited.push((at, id.to_owned()));
-                    excess = excess.saturating_sub(1);
+            let mut finished = db!(txn.open_table(FINISHED))?;
+            let mut jobs = db!(txn.open_table(JOBS))?;
+            let mut attempts = db!(txn.open_table(ATTEMPTS))?;
+            let mut events = db!(txn.open_table(EVENTS))?;
+            let mut job_events = db!(txn.open_table(JOB_EVENTS))?;
+            let mut excess = match rule.max_finished {
+                Some(max) => db!(finished.len())?.saturating_sub(max),
+                None => 0,
+            };
+            let mut visited = Vec::new();
+            for entry in db!(finished.iter())? {
+                let (key, _) = db!(entry)?;
+                let (at, id) = key.value();
+                let too_old = cutoff.is_some_and(|c| at < c);
+                if !too_old && excess == 0 || visited.len() >= batch {
+                    break;
                 }
-                for (at, id) in visited {
-                    db!(finished.remove((at, id.as_str())))?;
-                    let job: Option<Job> = db!(jobs.get(id.as_str()))?
-                        .map(|v| decode(&id, v.value()))
-                        .transpose()?;
-                    // Re-driven since it finished (or already gone): only the index entry was stale.
-                    let Some(job) = job.filter(|j| j.state.is_terminal() && j.updated_at.0 == at)
-                    else {
-                        continue;
-                    };
-                    db!(jobs.remove(job.id.as_str()))?;
-                    for n in 1..=job.attempt_count {
-                        db!(attempts.remove((job.id.as_str(), n)))?;
-                    }
-                    let seqs: Vec<u64> =
-                        db!(job_events.range((job.id.as_str(), 0)..=(job.id.as_str(), u64::MAX)))?
-                            .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
-                            .collect();
-                    for seq in seqs {
-                        db!(events.remove(seq))?;
-                        db!(job_events.remove((job.id.as_str(), seq)))?;
-                    }
-                    deleted.push(job.id);
-                }
+                visited.push((at, id.to_owned()));
+                excess = excess.saturating_sub(1);
             }
-            db!(txn.commit())?;
+            for (at, id) in visited {
+                db!(finished.remove((at, id.as_str())))?;
+                let job: Option<Job> = db!(jobs.get(id.as_str()))?
+                    .map(|v| decode(&id, v.value()))
+                    .transpose()?;
+                // Re-driven since it finished (or already gone): only the index entry was stale.
+                let Some(job) = job.filter(|j| j.state.is_terminal() && j.updated_at.0 == at)
+                else {
+                    continue;
+                };
+                db!(jobs.remove(job.id.as_str()))?;
+                for n in 1..=job.attempt_count {
+                    db!(attempts.remove((job.id.as_str(), n)))?;
+                }
+                let seqs: Vec<u64> =
+                    db!(job_events.range((job.id.as_str(), 0)..=(job.id.as_str(), u64::MAX)))?
+                        .filter_map(|e| e.ok().map(|(k, _)| k.value().1))
+                        .collect();
+                for seq in seqs {
+                    db!(events.remove(seq))?;
+                    db!(job_events.remove((job.id.as_str(), seq)))?;
+                }
+                deleted.push(job.id);
+            }
             Ok(deleted)
         })
     }

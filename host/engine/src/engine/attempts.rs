@@ -161,13 +161,7 @@ impl Engine {
         };
         let mut attempt = blocking(|| self.store.attempt(job_id, n))?
             .unwrap_or_else(|| Attempt::started(n, job.updated_at, 0, 0));
-        attempt.handle = Some(launched.handle.clone());
-        attempt.placement = Some(launched.placement.clone());
-        self.commit(&[Change {
-            job: job.clone(),
-            attempt: Some(attempt.clone()),
-            events: vec![],
-        }])?;
+        self.record_launch(&job, &mut attempt, &launched)?;
         tracing::info!(
             %job_id,
             attempt = n,

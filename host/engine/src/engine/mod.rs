@@ -20,7 +20,7 @@
 
 use reef_core::job_id::JobId;
 use reef_core::lifecycle::{JobEvent, JobState, Transition};
-use reef_core::model::Job;
+use reef_core::model::{Attempt, Job};
 
 use crate::clock::Clock;
 use crate::executor::{Executor, LaunchError, Launched};
@@ -510,6 +510,22 @@ impl Engine {
             job: job.clone(),
             attempt: None,
             events,
+        }])
+    }
+
+    /// Records where a launched attempt runs and how to find it again, durably.
+    fn record_launch(
+        &self,
+        job: &Job,
+        attempt: &mut Attempt,
+        launched: &Launched,
+    ) -> Result<(), EngineError> {
+        attempt.handle = Some(launched.handle.clone());
+        attempt.placement = Some(launched.placement.clone());
+        self.commit(&[Change {
+            job: job.clone(),
+            attempt: Some(attempt.clone()),
+            events: vec![],
         }])
     }
 

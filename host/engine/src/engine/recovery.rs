@@ -6,7 +6,6 @@ use super::{Engine, EngineError, RunningAttempt, blocking};
 use crate::executor::{Missing, Reattached};
 use reef_core::lifecycle::JobState;
 use reef_core::model::Attempt;
-use reef_store::Change;
 use std::collections::BTreeMap;
 
 impl Engine {
@@ -52,13 +51,7 @@ impl Engine {
                     );
                     if attempt.handle.as_ref() != Some(&launched.handle) {
                         // Found by its name: its handle is durable from now on.
-                        attempt.handle = Some(launched.handle.clone());
-                        attempt.placement = Some(launched.placement.clone());
-                        self.commit(&[Change {
-                            job: job.clone(),
-                            attempt: Some(attempt.clone()),
-                            events: vec![],
-                        }])?;
+                        self.record_launch(&job, &mut attempt, &launched)?;
                     }
                     self.observe(&job, &attempt, launched.handle);
                 }

@@ -125,14 +125,7 @@ fn gated(scope: Scope, routes: OpenApiRouter<AppState>) -> OpenApiRouter<AppStat
     let mut routes = routes.route_layer(middleware::from_fn_with_state(scope, gate));
     let requirement = SecurityRequirement::new("bearer", [scope.as_str()]);
     for item in routes.get_openapi_mut().paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in openapi::operations_mut(item) {
             operation.security = Some(vec![requirement.clone()]);
         }
     }

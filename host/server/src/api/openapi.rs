@@ -10,7 +10,7 @@ use super::problem::Problem;
 use axum::response::{IntoResponse, Response};
 use std::sync::LazyLock;
 use utoipa::OpenApi;
-use utoipa::openapi::path::{Operation, ParameterIn};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 
@@ -49,14 +49,7 @@ impl utoipa::Modify for Conventions {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         for item in doc.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
-            ];
-            for operation in operations.into_iter().flatten() {
+            for operation in operations_mut(item) {
                 add_common_problems(operation);
             }
         }
@@ -66,6 +59,22 @@ impl utoipa::Modify for Conventions {
 /// What every operation can answer beyond its own responses, by what it takes: a path or query
 /// that cannot be read (400), a body too slow or too large (408, 413), and, for any operation,
 /// 503 (the store failed, the host is stopping, or `server.max_connections` are open).
+/// The operations of a path, whatever their methods.
+pub(crate) fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+        &mut item.head,
+        &mut item.options,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
+}
+
 fn add_common_problems(operation: &mut Operation) {
     let takes = |location: ParameterIn| {
         operation

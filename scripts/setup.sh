@@ -69,3 +69,17 @@ if ! python3 -c "import sys, schemathesis; sys.exit(schemathesis.__version__ != 
     echo "setup: installing the Python schemathesis package $schemathesis_version (for the API fuzz run)" >&2
     python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
 fi
+
+# The Slurm executor's tests run a real three-node cluster on this machine (scripts/slurm-cluster):
+# Debian's Slurm daemons, its client commands and munge for authentication.
+missing_debs=()
+need slurmctld || missing_debs+=(slurmctld)
+need slurmd || missing_debs+=(slurmd)
+need sbatch || missing_debs+=(slurm-client)
+need munged || missing_debs+=(munge)
+if [[ ${#missing_debs[@]} -gt 0 ]]; then
+    echo "setup: installing ${missing_debs[*]} (a Slurm cluster for the Slurm executor's tests)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null 2>&1 \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null; }
+fi

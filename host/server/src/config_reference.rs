@@ -50,6 +50,14 @@ pub fn markdown() -> String {
                     &Value::Null,
                     "runners.NAME.params.PARAM",
                 );
+                let slurm = &runner["properties"]["slurm"];
+                let _ = write!(out, "\n### `[runners.NAME.slurm]`\n\n{}\n", text(slurm));
+                table(
+                    &mut out,
+                    optional(defs, slurm),
+                    &Value::Null,
+                    "runners.NAME.slurm",
+                );
                 let result = resolve(defs, &runner["properties"]["result"]);
                 let about = text(&runner["properties"]["result"]);
                 let _ = write!(out, "\n### `[runners.NAME.result]`\n\n{about}\n");
@@ -59,6 +67,21 @@ pub fn markdown() -> String {
                     &runner["properties"]["result"]["default"],
                     "runners.NAME.result",
                 );
+            }
+            "executors" => {
+                let _ = write!(
+                    out,
+                    "\n## `[executors.NAME]`\n\n{description} A runner picks one with `executor = \"NAME\"`.\n"
+                );
+                let executor = resolve(defs, &section["additionalProperties"]);
+                for variant in executor["oneOf"].as_array().into_iter().flatten() {
+                    let variant = resolve(defs, variant);
+                    let kind = variant["properties"]["kind"]["const"]
+                        .as_str()
+                        .unwrap_or("?");
+                    let _ = write!(out, "\n### `kind = \"{kind}\"`\n\n{}\n", text(variant));
+                    table(&mut out, variant, &Value::Null, "executors.NAME");
+                }
             }
             "resources" => {
                 let _ = write!(
@@ -81,6 +104,14 @@ pub fn markdown() -> String {
         }
     }
     out
+}
+
+/// The table of an optional section (`anyOf` of the section and null).
+fn optional<'a>(defs: &'a Value, schema: &'a Value) -> &'a Value {
+    schema["anyOf"]
+        .as_array()
+        .and_then(|choices| choices.iter().find(|c| c.get("$ref").is_some()))
+        .map_or_else(|| resolve(defs, schema), |found| resolve(defs, found))
 }
 
 /// Follows a `$ref` into `$defs`.
@@ -156,11 +187,14 @@ fn table(out: &mut String, def: &Value, defaults: &Value, prefix: &str) {
             (None, None) if required.contains(&name.as_str()) => "required".into(),
             (None, None) => "none".into(),
         };
+        let meaning = match schema["const"].as_str() {
+            Some(value) if text(schema).is_empty() => format!("`{value}`"),
+            _ => text(schema).replace('|', "\\|"),
+        };
         let _ = writeln!(
             out,
-            "| `{name}` | {} | {default} | {reload} | {} |",
-            kind(schema),
-            text(schema).replace('|', "\\|")
+            "| `{name}` | {} | {default} | {reload} | {meaning} |",
+            kind(schema)
         );
     }
 }

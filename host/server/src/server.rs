@@ -57,10 +57,32 @@ pub fn prepare(
     config.validate()?;
     crate::telemetry::LogLevel::validate(&config.telemetry.log_level)
         .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
+    require_available_executors(&config)?;
     let runners = RunnerSet::from_config(&config, &loaded.base_dir)?;
     let auth = Authenticator::from_config(&config.auth, |k| std::env::var(k).ok())?;
     require_tokens_off_loopback(&auth, config.server.listen)?;
     Ok((config, runners, auth, loaded.base_dir))
+}
+
+/// Refuses runners on an executor this host cannot run yet, rather than running their attempts
+/// somewhere else than configured: only `local` runs attempts so far; `[executors]` of
+/// `kind = "slurm"` load and validate, and are refused here with a clear message.
+pub fn require_available_executors(config: &Config) -> Result<(), ConfigError> {
+    for (runner, settings) in &config.runners {
+        if let Some(executor) = settings
+            .executor
+            .as_deref()
+            .filter(|e| *e != reef_core::config::executors::LOCAL)
+        {
+            return Err(ConfigError::invalid(
+                format!("runners.{runner}.executor"),
+                format!(
+                    "executor {executor:?} is configured, but this version of reef runs attempts only on `local`"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses an API without tokens on a socket other than loopback. Judged at start against the
@@ -394,4 +416,33 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("stop signal received");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_on_an_executor_not_built_yet_is_refused_not_run_locally() {
+        let config = Config::from_toml(
+            r#"
+[executors.cluster]
+kind = "slurm"
+shared_dir = "/shared/reef"
+[runners.here]
+command = ["/bin/true"]
+[runners.eval]
+command = ["/bin/true"]
+executor = "cluster"
+"#,
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let error = require_available_executors(&config).unwrap_err();
+        assert_eq!(error.field(), Some("runners.eval.executor"));
+        assert!(error.to_string().contains("only on `local`"), "{error}");
+        let mut local_only = config;
+        local_only.runners.remove("eval");
+        assert!(require_available_executors(&local_only).is_ok());
+    }
 }

@@ -6,6 +6,7 @@
 pub mod bench;
 pub mod openapi;
 pub mod otlp;
+pub mod slurm;
 
 use reef_shim::procs;
 use serde_json::Value;

@@ -9,6 +9,7 @@
 //! compiled form of a runner that the rest of the host uses.
 
 mod exact_size;
+pub mod executors;
 mod validate;
 
 pub use exact_size::text as size_text;
@@ -85,6 +86,8 @@ pub struct Config {
     pub shim: ShimConfig,
     /// Runners by name.
     pub runners: BTreeMap<String, RunnerConfig>,
+    /// Executors by name, besides `local` (this machine), which always exists.
+    pub executors: BTreeMap<String, executors::ExecutorConfig>,
     /// Named resource pools and their capacities.
     pub resources: BTreeMap<String, u32>,
     /// The active policy and its per-call limits.
@@ -411,6 +414,13 @@ pub struct RunnerConfig {
     /// How the result is read.
     #[serde(default)]
     pub result: ResultConfig,
+    /// The executor its attempts run on: `local` (this machine, the default) or one of
+    /// `[executors]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<String>,
+    /// What one attempt asks Slurm for, when its executor is a Slurm one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<executors::SlurmRequest>,
 }
 
 fn default_timeout() -> Duration {

@@ -1,5 +1,6 @@
 //! The checks the types alone cannot express.
 
+use super::executors::{ExecutorConfig, LOCAL};
 use super::{Config, ConfigError};
 
 impl Config {
@@ -54,11 +55,55 @@ impl Config {
             validate_endpoint(endpoint)
                 .map_err(|problem| ConfigError::invalid("telemetry.otlp_endpoint", problem))?;
         }
+        self.validate_executors()?;
         if self.telemetry.service_name.trim().is_empty() {
             return Err(ConfigError::invalid(
                 "telemetry.service_name",
                 "must not be empty",
             ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Executors are well-formed, and every runner's executor exists and suits its request.
+    fn validate_executors(&self) -> Result<(), ConfigError> {
+        for (name, executor) in &self.executors {
+            if name == LOCAL {
+                return Err(ConfigError::invalid(
+                    format!("executors.{name}"),
+                    "`local` is this machine's executor and cannot be configured",
+                ));
+            }
+            match executor {
+                ExecutorConfig::Slurm(slurm) => slurm.validate(name)?,
+            }
+        }
+        for (runner, config) in &self.runners {
+            let executor = config.executor.as_deref().unwrap_or(LOCAL);
+            let kind = match self.executors.get(executor) {
+                None if executor == LOCAL => None,
+                None => {
+                    let known: Vec<&str> = std::iter::once(LOCAL)
+                        .chain(self.executors.keys().map(String::as_str))
+                        .collect();
+                    return Err(ConfigError::invalid(
+                        format!("runners.{runner}.executor"),
+                        format!("no executor {executor:?} (known: {})", known.join(", ")),
+                    ));
+                }
+                Some(found) => Some(found),
+            };
+            if let Some(request) = &config.slurm {
+                if !matches!(kind, Some(ExecutorConfig::Slurm(_))) {
+                    return Err(ConfigError::invalid(
+                        format!("runners.{runner}.slurm"),
+                        format!("the runner's executor {executor:?} is not a Slurm executor"),
+                    ));
+                }
+                request.validate(runner)?;
+            }
         }
         Ok(())
     }
@@ -101,5 +146,76 @@ mod tests {
             assert!(err.to_string().starts_with(expected), "{text}: {err}");
         }
         assert!(Config::default().validate().is_ok());
+    }
+
+    const CLUSTER: &str = r#"
+[executors.cluster]
+kind = "slurm"
+partition = "debug"
+shared_dir = "/shared/reef"
+
+[runners.eval]
+command = ["eval-runner", "{benchmark}"]
+executor = "cluster"
+[runners.eval.slurm]
+cpus = 2
+mem = "4G"
+gres = "gpu:1"
+"#;
+
+    #[test]
+    fn a_slurm_executor_and_a_runner_on_it_load() {
+        let config = Config::from_toml(CLUSTER).unwrap();
+        config.validate().unwrap();
+        let ExecutorConfig::Slurm(slurm) = &config.executors["cluster"];
+        assert_eq!(slurm.partition.as_deref(), Some("debug"));
+        assert_eq!(slurm.poll_interval, std::time::Duration::from_secs(2));
+        let runner = &config.runners["eval"];
+        assert_eq!(runner.executor.as_deref(), Some("cluster"));
+        assert_eq!(runner.slurm.as_ref().and_then(|s| s.cpus), Some(2));
+    }
+
+    #[test]
+    fn executor_mistakes_name_the_field() {
+        let cases = [
+            (
+                CLUSTER.replace("executor = \"cluster\"", "executor = \"gpu\""),
+                "runners.eval.executor: no executor \"gpu\" (known: local, cluster)",
+            ),
+            (
+                CLUSTER.replace("/shared/reef", "shared"),
+                "executors.cluster.shared_dir",
+            ),
+            (
+                CLUSTER.replace("mem = \"4G\"", "mem = \"lots\""),
+                "runners.eval.slurm.mem",
+            ),
+            (
+                CLUSTER.replace("cpus = 2", "cpus = 0"),
+                "runners.eval.slurm.cpus",
+            ),
+            (
+                CLUSTER.replace("partition = \"debug\"", "partition = \"a b\""),
+                "executors.cluster.partition",
+            ),
+            (
+                CLUSTER.replace("executor = \"cluster\"\n", ""),
+                "runners.eval.slurm: the runner's executor \"local\"",
+            ),
+            (
+                CLUSTER
+                    .replace("[executors.cluster]", "[executors.local]")
+                    .replace("\"cluster\"", "\"local\""),
+                "executors.local",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = Config::from_toml(&text).unwrap().validate().unwrap_err();
+            assert!(err.to_string().starts_with(expected), "{err}\n--- {text}");
+        }
+        let unknown = Config::from_toml(&CLUSTER.replace("partition", "partitoin")).unwrap_err();
+        assert!(unknown.to_string().contains("partitoin"), "{unknown}");
+        let kind = Config::from_toml(&CLUSTER.replace("\"slurm\"", "\"k8s\"")).unwrap_err();
+        assert!(kind.to_string().contains("k8s"), "{kind}");
     }
 }

@@ -281,6 +281,9 @@ command = ["x"]
 [runners.demo.params.agent]
 [resources]
 surfpool = 1
+[executors.demo]
+kind = "slurm"
+shared_dir = "/shared/reef"
 """
 
 

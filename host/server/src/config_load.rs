@@ -15,6 +15,7 @@ const SECTIONS: &[&str] = &[
     "auth",
     "shim",
     "runners",
+    "executors",
     "resources",
     "policy",
     "retention",

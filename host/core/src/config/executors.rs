@@ -111,6 +111,11 @@ impl SlurmExecutorConfig {
 }
 
 impl SlurmRequest {
+    /// True when it asks for nothing (the section is absent or empty).
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
     /// The checks of a runner's request, naming the field under `runners.NAME.slurm`.
     pub fn validate(&self, runner: &str) -> Result<(), ConfigError> {
         let field = |key: &str| format!("runners.{runner}.slurm.{key}");

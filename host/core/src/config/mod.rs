@@ -419,8 +419,8 @@ pub struct RunnerConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<String>,
     /// What one attempt asks Slurm for, when its executor is a Slurm one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slurm: Option<executors::SlurmRequest>,
+    #[serde(default, skip_serializing_if = "executors::SlurmRequest::is_empty")]
+    pub slurm: executors::SlurmRequest,
 }
 
 fn default_timeout() -> Duration {

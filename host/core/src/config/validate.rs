@@ -95,7 +95,8 @@ impl Config {
                 }
                 Some(found) => Some(found),
             };
-            if let Some(request) = &config.slurm {
+            let request = &config.slurm;
+            if !request.is_empty() {
                 if !matches!(kind, Some(ExecutorConfig::Slurm(_))) {
                     return Err(ConfigError::invalid(
                         format!("runners.{runner}.slurm"),
@@ -172,7 +173,7 @@ gres = "gpu:1"
         assert_eq!(slurm.poll_interval, std::time::Duration::from_secs(2));
         let runner = &config.runners["eval"];
         assert_eq!(runner.executor.as_deref(), Some("cluster"));
-        assert_eq!(runner.slurm.as_ref().and_then(|s| s.cpus), Some(2));
+        assert_eq!(runner.slurm.cpus, Some(2));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub fn markdown() -> String {
                 let _ = write!(out, "\n### `[runners.NAME.slurm]`\n\n{}\n", text(slurm));
                 table(
                     &mut out,
-                    optional(defs, slurm),
+                    resolve(defs, slurm),
                     &Value::Null,
                     "runners.NAME.slurm",
                 );
@@ -104,14 +104,6 @@ pub fn markdown() -> String {
         }
     }
     out
-}
-
-/// The table of an optional section (`anyOf` of the section and null).
-fn optional<'a>(defs: &'a Value, schema: &'a Value) -> &'a Value {
-    schema["anyOf"]
-        .as_array()
-        .and_then(|choices| choices.iter().find(|c| c.get("$ref").is_some()))
-        .map_or_else(|| resolve(defs, schema), |found| resolve(defs, found))
 }
 
 /// Follows a `$ref` into `$defs`.

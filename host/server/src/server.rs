@@ -72,7 +72,7 @@ pub fn require_available_executors(config: &Config) -> Result<(), ConfigError> {
         if let Some(executor) = settings
             .executor
             .as_deref()
-            .filter(|e| *e != reef_core::config::executors::LOCAL)
+            .filter(|e| *e != reef_core::executor::LOCAL)
         {
             return Err(ConfigError::invalid(
                 format!("runners.{runner}.executor"),

@@ -8,7 +8,8 @@
 
 use super::StoreError;
 use redb::{
-    Database, Key, ReadOnlyTable, ReadableDatabase, TableDefinition, Value, WriteTransaction,
+    Database, Key, ReadOnlyTable, ReadTransaction, ReadableDatabase, TableDefinition, Value,
+    WriteTransaction,
 };
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -61,20 +62,22 @@ impl DbHandle {
         result
     }
 
-    /// Runs `read` on one table of a fresh snapshot (a read transaction: consistent, and never
-    /// blocked by a writer).
+    /// Runs `read` on a fresh snapshot (a read transaction: consistent, and never blocked by a
+    /// writer).
+    pub fn read<T>(
+        &self,
+        read: impl FnOnce(&ReadTransaction) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|database| read(&db(database.begin_read())?))
+    }
+
+    /// Runs `read` on one table of a fresh snapshot.
     pub fn read_table<K: Key + 'static, V: Value + 'static, T>(
         &self,
         table: TableDefinition<K, V>,
         read: impl FnOnce(&ReadOnlyTable<K, V>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(|db| {
-            let txn = db.begin_read().map_err(|e| StoreError::Db(e.into()))?;
-            let table = txn
-                .open_table(table)
-                .map_err(|e| StoreError::Db(e.into()))?;
-            read(&table)
-        })
+        self.read(|txn| read(&db(txn.open_table(table))?))
     }
 
     /// Runs `write` in one write transaction and commits it durably; when `write` fails,
@@ -83,11 +86,16 @@ impl DbHandle {
         &self,
         write: impl FnOnce(&WriteTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.with(|db| {
-            let txn = db.begin_write().map_err(|e| StoreError::Db(e.into()))?;
+        self.with(|database| {
+            let txn = db(database.begin_write())?;
             let value = write(&txn)?;
-            txn.commit().map_err(|e| StoreError::Db(e.into()))?;
+            db(txn.commit())?;
             Ok(value)
         })
     }
+}
+
+/// redb's errors as the store's.
+pub(crate) fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
+    result.map_err(|e| StoreError::Db(e.into()))
 }

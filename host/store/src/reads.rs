@@ -5,18 +5,17 @@ use super::{
     ATTEMPTS, EVENTS, IDEMPOTENCY, JOB_EVENTS, JOBS, JobFilter, JobStore, KeyRecord, KeyedInsert,
     StoreError, decode,
 };
-use redb::{
-    Key, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition, Value,
-};
+use crate::handle::db;
+use redb::{Key, ReadOnlyTable, ReadTransaction, ReadableTable, TableDefinition, Value};
 use reef_core::job_id::JobId;
 use reef_core::lifecycle::JobEvent;
 use reef_core::model::{Attempt, Job};
 use reef_core::time::Timestamp;
 
 /// One read transaction.
-struct Snapshot(ReadTransaction);
+struct Snapshot<'a>(&'a ReadTransaction);
 
-impl Snapshot {
+impl Snapshot<'_> {
     fn table<K: Key + 'static, V: Value + 'static>(
         &self,
         definition: TableDefinition<K, V>,
@@ -27,19 +26,13 @@ impl Snapshot {
     }
 }
 
-/// redb's errors as the store's.
-fn db<T, E: Into<redb::Error>>(result: Result<T, E>) -> Result<T, StoreError> {
-    result.map_err(|e| StoreError::Db(e.into()))
-}
-
 impl JobStore {
     /// Runs `read` on a fresh snapshot of the database.
     fn read<T>(
         &self,
         read: impl FnOnce(&Snapshot) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.db
-            .with(|database| read(&Snapshot(db(database.begin_read())?)))
+        self.db.read(|txn| read(&Snapshot(txn)))
     }
 
     /// The job called `id`.

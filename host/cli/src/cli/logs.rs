@@ -3,7 +3,7 @@
 
 use super::Remote;
 use super::output::{self, EXIT_OK};
-use super::progress::{POLL, is_terminal};
+use super::progress::POLL;
 use crate::client::{ApiClient, ClientError, FOLLOW_GRACE, encode};
 use clap::{Args, ValueEnum};
 use reef_core::api::JobView;
@@ -100,14 +100,14 @@ fn follow(client: &ApiClient, args: &LogsArgs) -> Result<(), ClientError> {
         // The state is read before the log: if the job was terminal then, everything it will
         // ever log is already in the file, so the copy below reads to the true end.
         let view: JobView = client.get_patiently(&job_path, FOLLOW_GRACE)?;
-        let state = view.job.state.as_str();
+        let state = view.job.state;
         let latest = view.job.attempt_count;
         if current.is_none() && latest > 0 {
             current = Some(latest);
         }
         let Some(n) = current else {
             // Not started yet: nothing to read; a job cancelled while queued never logs.
-            if is_terminal(state) {
+            if state.is_terminal() {
                 return Ok(());
             }
             std::thread::sleep(POLL);
@@ -123,7 +123,7 @@ fn follow(client: &ApiClient, args: &LogsArgs) -> Result<(), ClientError> {
             }
             Err(e) => return Err(e),
         };
-        let attempt_over = latest > n || is_terminal(state);
+        let attempt_over = latest > n || state.is_terminal();
         if attempt_over && offset == before {
             let pinned = args.attempt.is_some();
             if pinned || latest <= n {

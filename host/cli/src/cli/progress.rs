@@ -15,11 +15,6 @@ pub const POLL: Duration = Duration::from_millis(250);
 /// Without a terminal, the longest silence between two progress lines.
 pub const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
-/// True for the states no attempt follows.
-pub fn is_terminal(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled")
-}
-
 /// What the progress line shows.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status<'a> {
@@ -211,19 +206,19 @@ pub fn follow(client: &ApiClient, id: &str, display: &mut Display) -> Result<Job
     loop {
         let view: JobView =
             client.get_patiently(&format!("/v1/jobs/{}", encode(id)), FOLLOW_GRACE)?;
-        let state = view.job.state.as_str();
+        let state = view.job.state;
         let attempt = view.job.attempt_count;
         if attempt > 0 {
             tail.poll(client, id, attempt)?;
         }
         display.show(&Status {
             id,
-            state,
+            state: state.as_str(),
             attempt,
             elapsed: started.elapsed(),
             last_line: tail.last.as_deref(),
         });
-        if is_terminal(state) {
+        if state.is_terminal() {
             display.finish();
             return Ok(view);
         }
@@ -280,7 +275,8 @@ mod tests {
 
     #[test]
     fn terminal_states() {
-        assert!(is_terminal("failed"));
-        assert!(!is_terminal("retry_wait"));
+        use reef_core::lifecycle::JobState;
+        assert!(JobState::Failed.is_terminal());
+        assert!(!JobState::RetryWait.is_terminal());
     }
 }

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The executor every host has.
-pub const LOCAL: &str = "local";
+pub use crate::executor::LOCAL;
 
 /// `[executors.NAME]`: a named executor, by `kind`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -157,8 +156,9 @@ fn slurm_word(text: &str) -> bool {
 
 /// `--mem`'s notation: digits and an optional unit.
 fn slurm_memory(text: &str) -> bool {
-    let digits = text.trim_end_matches(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't']);
-    !digits.is_empty()
-        && digits.len() + 1 >= text.len()
-        && digits.bytes().all(|b| b.is_ascii_digit())
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(end);
+    !digits.is_empty() && matches!(unit, "" | "K" | "M" | "G" | "T" | "k" | "m" | "g" | "t")
 }

@@ -47,10 +47,10 @@ pub fn all() -> Vec<ProcessStat> {
     processes().filter_map(|p| stat_of(&p)).collect()
 }
 
-/// Every process now with its command line (argv as text).
-pub fn command_lines() -> Vec<(ProcessStat, Vec<String>)> {
+/// Every process now, by pid, with its command line (argv as text).
+pub fn command_lines() -> Vec<(i32, Vec<String>)> {
     processes()
-        .filter_map(|p| Some((stat_of(&p)?, p.cmdline().ok()?)))
+        .filter_map(|p| Some((p.pid(), p.cmdline().ok()?)))
         .collect()
 }
 

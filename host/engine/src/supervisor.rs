@@ -249,21 +249,17 @@ impl ShimSupervisor {
     /// a shim and recording its identity must still find it.
     pub fn live_shims(&self) -> HashMap<PathBuf, ShimIdentity> {
         let mut found = HashMap::new();
-        for (process, argv) in reef_shim::procs::command_lines() {
+        for (pid, argv) in reef_shim::procs::command_lines() {
             let is_shim = argv.first().is_some_and(|a| a.ends_with("reef-shim"));
             let spec = argv
                 .windows(2)
                 .find(|w| w[0] == "--spec")
                 .map(|w| PathBuf::from(&w[1]));
-            if let (true, Some(spec), false) = (is_shim, spec, process.zombie) {
-                let pid = process.pid.unsigned_abs();
-                found.insert(
-                    spec,
-                    ShimIdentity {
-                        pid,
-                        start_ticks: process.start_ticks,
-                    },
-                );
+            if let (true, Some(spec)) = (is_shim, spec)
+                && let Some(identity) =
+                    ShimIdentity::of_pid(pid.unsigned_abs()).filter(|i| i.is_alive())
+            {
+                found.insert(spec, identity);
             }
         }
         found

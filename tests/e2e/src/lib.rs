@@ -607,7 +607,7 @@ pub fn find_shims(data_dir: &str) -> Vec<u32> {
             let text = argv.join(" ");
             text.contains("reef-shim") && text.contains(data_dir)
         })
-        .map(|(p, _)| p.pid.unsigned_abs())
+        .map(|(pid, _)| pid.unsigned_abs())
         .collect()
 }
 

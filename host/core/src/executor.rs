@@ -49,6 +49,19 @@ pub enum Ending {
     },
 }
 
+/// What an executor learns of a launched attempt before it ends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Progress {
+    /// It waits in the executor's own queue, for this reason (Slurm's pending reason, or why
+    /// the executor cannot be reached).
+    Waiting {
+        /// The executor's words.
+        reason: String,
+    },
+    /// It runs, there.
+    Placed(Placement),
+}
+
 /// The name of attempt `n` of `job_id` wherever it runs: unique across hosts and restarts,
 /// since job ids are.
 pub fn attempt_name(job_id: &JobId, n: u32) -> String {

@@ -178,6 +178,13 @@ pub struct Attempt {
     /// Why it was lost, as its executor said (its `reason` is then `lost`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lost_reason: Option<String>,
+    /// Set while it waits in its executor's queue (a Slurm job pending), with the executor's
+    /// reason; unset once it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// When its executor started it on a node (for `local`, its launch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_at: Option<Timestamp>,
 }
 
 impl Attempt {
@@ -208,6 +215,8 @@ impl Attempt {
             placement: None,
             handle: None,
             lost_reason: None,
+            waiting: None,
+            placed_at: None,
         }
     }
 }

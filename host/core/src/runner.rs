@@ -48,6 +48,10 @@ pub struct RunnerSpec {
     pub params: ParamSchema,
     /// Result reading.
     pub result: ResultSpec,
+    /// The executor its attempts run on (`local` unless configured).
+    pub executor: String,
+    /// What one attempt asks Slurm for, on a Slurm executor.
+    pub slurm: crate::config::executors::SlurmRequest,
 }
 
 /// How a runner's result is found and judged.
@@ -254,6 +258,11 @@ fn compile_runner(
             max_bytes: runner.result.max_bytes.as_u64(),
             allow_outside_workdir: runner.result.allow_outside_workdir,
         },
+        executor: runner
+            .executor
+            .clone()
+            .unwrap_or_else(|| crate::executor::LOCAL.to_owned()),
+        slurm: runner.slurm.clone(),
     })
 }
 

@@ -78,6 +78,24 @@ pub struct PolicyInfoLabels {
     pub digest: String,
 }
 
+/// `executor`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExecutorLabel {
+    /// The executor's configured name (`local`, or one of `[executors]`).
+    pub executor: String,
+}
+
+/// `executor`, `command`, `result`
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExecutorCommandLabels {
+    /// The executor's configured name.
+    pub executor: String,
+    /// The command run: `sbatch`, `squeue`, `scancel`, `ping`.
+    pub command: String,
+    /// `ok`, `unreachable` (the scheduler did not answer) or `refused` (it answered no).
+    pub result: String,
+}
+
 /// `version`
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
@@ -137,9 +155,20 @@ metrics! {
     queue_depth: Gauge = Gauge::default(), "Jobs waiting for a slot";
     /// Attempts running.
     running: Gauge = Gauge::default(), "Attempts running";
-    /// Time from submit (or requeue) to the attempt's start.
+    /// Time from submit (or requeue) to the attempt's start: reef's own queue.
     queue_wait: Family<RunnerLabel, Histogram> = seconds_by_runner(),
-        "Time from queued to started", seconds;
+        "Time from queued to started (reef's queue; an executor's own queue is executor_queue_wait)", seconds;
+    /// Time from an attempt's start to its placement on a node by its executor (Slurm's
+    /// queue; about zero for `local`).
+    executor_queue_wait: Family<ExecutorLabel, Histogram> = Family::new_with_constructor(|| {
+        Histogram::new(exponential_buckets(0.001, 4.0, 12))
+    }), "Time from an attempt's start to its placement by its executor (its executor's queue)", seconds;
+    /// 1 while an executor can be reached, 0 while it cannot (its controller is down).
+    executor_up: Family<ExecutorLabel, Gauge> = Family::default(),
+        "1 while the executor can be reached, 0 while it cannot";
+    /// Commands run against an executor's scheduler, by command and result.
+    executor_commands: Family<ExecutorCommandLabels, Counter> = Family::default(),
+        "Commands run against an executor's scheduler (sbatch, squeue, scancel), by result";
     /// Time from submit to the terminal state.
     job_duration: Family<RunnerLabel, Histogram> = seconds_by_runner(),
         "Time from submit to the terminal state", seconds;

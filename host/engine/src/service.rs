@@ -2,7 +2,7 @@
 //! Handlers parse and format; every rule about jobs lives here or below.
 
 use crate::engine::{EngineError, EngineHandle};
-use crate::supervisor::AttemptLayout;
+use crate::executor::ExecutorSet;
 use crate::trace::{JobTracer, PolicyCall};
 use arc_swap::ArcSwap;
 use reef_core::api::{
@@ -126,7 +126,7 @@ pub struct JobService {
     engine: EngineHandle,
     runners: ArcSwap<RunnerSet>,
     policy: Arc<dyn Policy>,
-    layout: AttemptLayout,
+    executors: ExecutorSet,
     tracer: JobTracer,
     ids: Mutex<ulid::Generator>,
     idempotency_ttl: std::time::Duration,
@@ -140,14 +140,14 @@ impl JobService {
         engine: EngineHandle,
         runners: Arc<RunnerSet>,
         policy: Arc<dyn Policy>,
-        layout: AttemptLayout,
+        executors: ExecutorSet,
     ) -> Self {
         Self {
             store,
             engine,
             runners: ArcSwap::new(runners),
             policy,
-            layout,
+            executors,
             tracer: JobTracer::disabled(),
             ids: Mutex::new(ulid::Generator::new()),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
@@ -419,7 +419,15 @@ impl JobService {
                 ServiceError::NotAvailable(format!("job {id} has not started yet"))
             })?,
         };
-        let paths = self.layout.paths(id, n);
+        // The attempt's files are where its executor keeps them (a Slurm executor's shared
+        // directory).
+        let executor = view
+            .attempts
+            .iter()
+            .find(|a| a.n == n)
+            .and_then(|a| a.placement.as_ref())
+            .map_or(reef_core::executor::LOCAL, |p| p.executor.as_str());
+        let paths = self.executors.layout(executor).paths(id, n);
         let path = match stream {
             LogStream::Stdout => paths.stdout,
             LogStream::Stderr => paths.stderr,
@@ -467,13 +475,18 @@ impl JobService {
                 max_attempts: r.max_attempts,
                 resources: r.resources.clone(),
                 params: r.params.names().map(str::to_owned).collect(),
+                executor: r.executor.clone(),
             })
             .collect()
     }
 
     /// Whether attempt files can be written (a probe file is created and removed).
     pub async fn data_dir_writable(&self) -> Result<(), String> {
-        let root = self.layout.root().to_owned();
+        let root = self
+            .executors
+            .layout(reef_core::executor::LOCAL)
+            .root()
+            .to_owned();
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
             let probe = root.join(format!(".readyz-{}", std::process::id()));
@@ -482,6 +495,11 @@ impl JobService {
         })
         .await
         .map_err(|_| "the host is shutting down".to_owned())?
+    }
+
+    /// The executors attempts run on.
+    pub fn executors(&self) -> &ExecutorSet {
+        &self.executors
     }
 
     /// True when the state store answers.

@@ -109,27 +109,30 @@ pub struct LaunchedShim {
     pub child: tokio::process::Child,
 }
 
-/// Starts and signals shims.
+/// How an attempt's program is looked up when its spec is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgramLookup {
+    /// It runs on this machine: a program not found here is the attempt's spawn error.
+    ThisHost,
+    /// It runs on another machine with the same paths (a cluster node): resolved here when
+    /// found, else left as configured for the node's `PATH` (the shim there reports a spawn
+    /// error if it is missing there too).
+    Node,
+}
+
+/// Writes attempt directories: the spec a shim reads, with the runner's argv and environment.
 #[derive(Debug, Clone)]
-pub struct ShimSupervisor {
-    shim: PathBuf,
+pub struct AttemptWriter {
     layout: AttemptLayout,
     log_cap: u64,
     fallback_dirs: Vec<PathBuf>,
 }
 
-impl ShimSupervisor {
-    /// A supervisor starting `shim`, keeping attempts under `layout`, with logs capped at
-    /// `log_cap` bytes per stream. Bare runner program names are looked up on `PATH`, then in
-    /// `fallback_dirs`.
-    pub fn new(
-        shim: PathBuf,
-        layout: AttemptLayout,
-        log_cap: u64,
-        fallback_dirs: Vec<PathBuf>,
-    ) -> Self {
+impl AttemptWriter {
+    /// A writer keeping attempts under `layout`, with logs capped at `log_cap` bytes per
+    /// stream. Bare runner program names are looked up on `PATH`, then in `fallback_dirs`.
+    pub fn new(layout: AttemptLayout, log_cap: u64, fallback_dirs: Vec<PathBuf>) -> Self {
         Self {
-            shim,
             layout,
             log_cap,
             fallback_dirs,
@@ -141,21 +144,18 @@ impl ShimSupervisor {
         &self.layout
     }
 
-    /// Writes the attempt's spec and starts its shim. `traceparent`, when tracing is on, is
-    /// handed to the runner as `TRACEPARENT` so its own spans join the job's trace.
-    pub fn launch(
+    /// Creates the attempt's directory and writes its spec. `traceparent`, when tracing is on,
+    /// is handed to the runner as `TRACEPARENT` so its own spans join the job's trace.
+    pub fn prepare(
         &self,
         job: &Job,
         runner: &RunnerSpec,
         attempt: u32,
         limits: AttemptLimits,
         traceparent: Option<String>,
-    ) -> Result<LaunchedShim, LaunchError> {
+        lookup: ProgramLookup,
+    ) -> Result<AttemptPaths, LaunchError> {
         let paths = self.layout.paths(&job.id, attempt);
-        let io = |what: &str| {
-            let what = what.to_owned();
-            move |source| LaunchError::Io { what, source }
-        };
         if paths.dir.exists() {
             // Left by an attempt of the same number that this state no longer knows (the
             // database was restored from a backup): its exit record and logs are not this
@@ -180,9 +180,14 @@ impl ShimSupervisor {
             &runner.workdir,
             host_path.as_deref(),
             &self.fallback_dirs,
-        )
-        .ok_or_else(|| LaunchError::ProgramNotFound(argv[0].clone()))?;
-        argv[0] = program.to_string_lossy().into_owned();
+        );
+        match (program, lookup) {
+            (Some(program), _) => argv[0] = program.to_string_lossy().into_owned(),
+            (None, ProgramLookup::ThisHost) => {
+                return Err(LaunchError::ProgramNotFound(argv[0].clone()));
+            }
+            (None, ProgramLookup::Node) => {}
+        }
         let mut env =
             runner.environment(|k| std::env::var(k).ok(), &job.id, attempt, &paths.result);
         if let Some(traceparent) = traceparent {
@@ -209,6 +214,51 @@ impl ShimSupervisor {
             source: std::io::Error::other(e),
         })?;
         std::fs::write(&paths.spec, bytes).map_err(io("writing the attempt spec"))?;
+        Ok(paths)
+    }
+}
+
+/// Maps an I/O error to a [`LaunchError`] saying what was being done.
+fn io(what: &str) -> impl FnOnce(std::io::Error) -> LaunchError {
+    let what = what.to_owned();
+    move |source| LaunchError::Io { what, source }
+}
+
+/// Starts and signals shims.
+#[derive(Debug, Clone)]
+pub struct ShimSupervisor {
+    shim: PathBuf,
+    writer: AttemptWriter,
+}
+
+impl ShimSupervisor {
+    /// A supervisor starting `shim` for the attempts `writer` prepares.
+    pub fn new(shim: PathBuf, writer: AttemptWriter) -> Self {
+        Self { shim, writer }
+    }
+
+    /// The attempt layout.
+    pub fn layout(&self) -> &AttemptLayout {
+        self.writer.layout()
+    }
+
+    /// Writes the attempt's spec and starts its shim.
+    pub fn launch(
+        &self,
+        job: &Job,
+        runner: &RunnerSpec,
+        attempt: u32,
+        limits: AttemptLimits,
+        traceparent: Option<String>,
+    ) -> Result<LaunchedShim, LaunchError> {
+        let paths = self.writer.prepare(
+            job,
+            runner,
+            attempt,
+            limits,
+            traceparent,
+            ProgramLookup::ThisHost,
+        )?;
         let shim_log =
             std::fs::File::create(&paths.shim_log).map_err(io("creating the shim log"))?;
         let shim_err = shim_log.try_clone().map_err(io("creating the shim log"))?;
@@ -296,7 +346,7 @@ impl ShimSupervisor {
 
     /// The shim identity recorded in an attempt directory, if any.
     pub fn recorded_identity(&self, job_id: &str, n: u32) -> Option<ShimIdentity> {
-        let bytes = std::fs::read(self.layout.paths(job_id, n).shim_identity).ok()?;
+        let bytes = std::fs::read(self.layout().paths(job_id, n).shim_identity).ok()?;
         serde_json::from_slice(&bytes).ok()
     }
 }

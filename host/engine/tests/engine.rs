@@ -14,7 +14,7 @@ use reef_core::runner::RunnerSet;
 use reef_core::time::Timestamp;
 use reef_engine::clock::{Clock, TokioClock};
 use reef_engine::engine::{Engine, EngineHandle, EngineParts, limits_for};
-use reef_engine::executor::{LaunchError, Reattached};
+use reef_engine::executor::{ExecutorSet, LaunchError, Reattached};
 use reef_engine::metrics::Metrics;
 use reef_engine::trace::JobTracer;
 use reef_policy::GuardedPolicy;
@@ -91,7 +91,7 @@ impl Harness {
                 &config.resources,
             ),
             window: 32,
-            executor: fake.clone(),
+            executors: ExecutorSet::local(fake.clone()),
             clock: clock.clone(),
             metrics: Arc::new(Metrics::new()),
             tracer: JobTracer::disabled(),
@@ -199,7 +199,7 @@ async fn an_attempt_is_committed_before_its_launch_and_its_end_is_recorded() {
     let placement = h.attempt(&id, 1).placement.unwrap();
     assert_eq!(
         (placement.executor.as_str(), placement.node.as_deref()),
-        ("fake", Some("n1"))
+        ("local", Some("n1"))
     );
     assert_eq!(h.attempt(&id, 1).handle.unwrap().name, name);
     assert!(h.fake.end(&name, exited(0)));
@@ -374,7 +374,11 @@ fn left_running(store: &JobStore, id: &JobId, handle: bool) {
     if handle {
         let launched = launched(&attempt_name(id, 1));
         attempt.handle = Some(launched.handle);
-        attempt.placement = Some(launched.placement);
+        // Routed by the executor's configured name; the fake runs as `local`.
+        attempt.placement = Some(reef_core::executor::Placement {
+            executor: "local".into(),
+            ..launched.placement
+        });
     }
     store
         .write(&[Change {

@@ -185,6 +185,21 @@ impl ConfigReloader {
                 .map(str::to_owned),
             message: format!("{e:#}"),
         })?;
+        // Executors start with the host: a runner cannot move to one it did not start.
+        if let Some((runner, executor)) = runners
+            .iter()
+            .map(|r| (r.name.as_str(), r.executor.as_str()))
+            .find(|(_, e)| {
+                *e != reef_core::executor::LOCAL && !self.started.executors.contains_key(*e)
+            })
+        {
+            return Err(ReloadError::Invalid {
+                field: Some(format!("runners.{runner}.executor")),
+                message: format!(
+                    "runners.{runner}.executor: executor {executor:?} is not running on this host; executors start with reef, so restart it to use a new one"
+                ),
+            });
+        }
         // The socket stays where it was bound until a restart: the new tokens must cover it.
         require_tokens_off_loopback(&auth, self.bound).map_err(|e| ReloadError::Invalid {
             field: e.field().map(str::to_owned),

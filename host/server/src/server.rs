@@ -9,14 +9,17 @@ use crate::policy_watch::PolicyWatcher;
 use crate::telemetry::Telemetry;
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use reef_core::config::executors::ExecutorConfig;
 use reef_core::config::{Config, ConfigError};
 use reef_core::runner::RunnerSet;
 use reef_engine::clock::SystemClock;
 use reef_engine::engine::{Engine, EngineHandle, EngineParts, limits_for};
 use reef_engine::executor::local::LocalExecutor;
+use reef_engine::executor::slurm::SlurmExecutor;
+use reef_engine::executor::{Executor, ExecutorSet};
 use reef_engine::metrics::Metrics;
 use reef_engine::service::JobService;
-use reef_engine::supervisor::{AttemptLayout, ShimSupervisor, locate_shim};
+use reef_engine::supervisor::{AttemptLayout, AttemptWriter, ShimSupervisor, locate_shim};
 use reef_policy::Policy;
 use reef_policy::registry::PolicyRegistry;
 use reef_policy::slots::{PolicySlots, QuarantineRule, Seed};
@@ -57,32 +60,10 @@ pub fn prepare(
     config.validate()?;
     crate::telemetry::LogLevel::validate(&config.telemetry.log_level)
         .map_err(|e| ConfigError::invalid("telemetry.log_level", e.to_string()))?;
-    require_available_executors(&config)?;
     let runners = RunnerSet::from_config(&config, &loaded.base_dir)?;
     let auth = Authenticator::from_config(&config.auth, |k| std::env::var(k).ok())?;
     require_tokens_off_loopback(&auth, config.server.listen)?;
     Ok((config, runners, auth, loaded.base_dir))
-}
-
-/// Refuses runners on an executor this host cannot run yet, rather than running their attempts
-/// somewhere else than configured: only `local` runs attempts so far; `[executors]` of
-/// `kind = "slurm"` load and validate, and are refused here with a clear message.
-pub fn require_available_executors(config: &Config) -> Result<(), ConfigError> {
-    for (runner, settings) in &config.runners {
-        if let Some(executor) = settings
-            .executor
-            .as_deref()
-            .filter(|e| *e != reef_core::executor::LOCAL)
-        {
-            return Err(ConfigError::invalid(
-                format!("runners.{runner}.executor"),
-                format!(
-                    "executor {executor:?} is configured, but this version of reef runs attempts only on `local`"
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Refuses an API without tokens on a socket other than loopback. Judged at start against the
@@ -204,15 +185,9 @@ async fn serve(
         .and_then(|e| e.parent().map(|p| p.to_owned()))
         .into_iter()
         .collect();
-    let layout = AttemptLayout::new(&data_dir);
-    let supervisor = ShimSupervisor::new(
-        shim,
-        layout.clone(),
-        config.logs.max_bytes_per_stream.as_u64(),
-        exe_dir,
-    );
     let runners = Arc::new(runners);
     let metrics = Arc::new(Metrics::new());
+    let executors = start_executors(&config, &data_dir, shim, exe_dir, &metrics)?;
     let runtime = PluginRuntime::new(call_limits(&config))?;
     let registry = PolicyRegistry::open(store.database())?;
     let pools = config.resources.keys().cloned().collect();
@@ -249,17 +224,17 @@ async fn serve(
         policy: policy.clone(),
         limits,
         window: config.scheduler.candidate_window as usize,
-        executor: Arc::new(LocalExecutor::new(supervisor)),
+        executors: executors.clone(),
         clock: Arc::new(SystemClock),
         metrics: metrics.clone(),
         tracer: telemetry.jobs(),
     })
     .await?;
     spawn_key_expiry(store.clone());
-    spawn_retention(store.clone(), layout.clone(), &config.retention);
+    spawn_retention(store.clone(), executors.clone(), &config.retention);
     let engine_handle = engine.clone();
     let jobs = Arc::new(
-        JobService::new(store, engine, runners.clone(), policy, layout)
+        JobService::new(store, engine, runners.clone(), policy, executors)
             .with_idempotency_ttl(config.server.idempotency_ttl)
             .with_metrics(metrics.clone())
             .with_tracer(telemetry.jobs()),
@@ -297,6 +272,9 @@ async fn serve(
     );
     for warning in reef_engine::workdir::install_warnings(&runners) {
         tracing::warn!("{warning}; its jobs will fail to start until that changes");
+    }
+    for warning in reef_engine::executor::config_warnings(&config) {
+        tracing::warn!("{warning}");
     }
     let runner_names: Vec<_> = runners.iter().map(|r| r.name.as_str()).collect();
     crate::service_manager::notify_ready();
@@ -340,11 +318,41 @@ async fn stop(engine: EngineHandle, drain: Option<std::time::Duration>) {
     tracing::info!(left_running = engine.status().running(), "drain over");
 }
 
+/// `local`, on this machine, and every configured executor, each with its attempt layout.
+fn start_executors(
+    config: &Config,
+    data_dir: &std::path::Path,
+    shim: PathBuf,
+    exe_dir: Vec<PathBuf>,
+    metrics: &Arc<Metrics>,
+) -> anyhow::Result<ExecutorSet> {
+    let log_cap = config.logs.max_bytes_per_stream.as_u64();
+    let local = ShimSupervisor::new(
+        shim,
+        AttemptWriter::new(AttemptLayout::new(data_dir), log_cap, exe_dir.clone()),
+    );
+    let mut executors: Vec<(String, Arc<dyn Executor>)> = vec![(
+        reef_core::executor::LOCAL.to_owned(),
+        Arc::new(LocalExecutor::new(local)),
+    )];
+    for (name, executor) in &config.executors {
+        match executor {
+            ExecutorConfig::Slurm(slurm) => {
+                let writer =
+                    AttemptWriter::new(SlurmExecutor::layout_for(slurm), log_cap, exe_dir.clone());
+                let started = SlurmExecutor::start(name, slurm.clone(), writer, metrics.clone());
+                executors.push((name.clone(), Arc::new(started)));
+            }
+        }
+    }
+    Ok(ExecutorSet::new(executors)?)
+}
+
 /// Deletes finished jobs the retention rule no longer keeps, a batch per transaction, with their
 /// attempt directories.
 fn spawn_retention(
     store: JobStore,
-    layout: AttemptLayout,
+    executors: ExecutorSet,
     config: &reef_core::config::RetentionConfig,
 ) {
     let rule = RetentionRule {
@@ -360,11 +368,13 @@ fn spawn_retention(
         loop {
             every.tick().await;
             loop {
-                let (store, layout) = (store.clone(), layout.clone());
+                let (store, executors) = (store.clone(), executors.clone());
                 let swept = tokio::task::spawn_blocking(move || {
                     let deleted = store.sweep(rule, reef_core::time::Timestamp::now(), batch)?;
                     for id in &deleted {
-                        let _ = std::fs::remove_dir_all(layout.job_dir(id));
+                        for (_, executor) in executors.iter() {
+                            let _ = std::fs::remove_dir_all(executor.layout().job_dir(id));
+                        }
                     }
                     Ok::<usize, reef_store::StoreError>(deleted.len())
                 })
@@ -416,33 +426,4 @@ async fn shutdown_signal() {
         _ = term.recv() => {}
     }
     tracing::info!("stop signal received");
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_runner_on_an_executor_not_built_yet_is_refused_not_run_locally() {
-        let config = Config::from_toml(
-            r#"
-[executors.cluster]
-kind = "slurm"
-shared_dir = "/shared/reef"
-[runners.here]
-command = ["/bin/true"]
-[runners.eval]
-command = ["/bin/true"]
-executor = "cluster"
-"#,
-        )
-        .unwrap();
-        config.validate().unwrap();
-        let error = require_available_executors(&config).unwrap_err();
-        assert_eq!(error.field(), Some("runners.eval.executor"));
-        assert!(error.to_string().contains("only on `local`"), "{error}");
-        let mut local_only = config;
-        local_only.runners.remove("eval");
-        assert!(require_available_executors(&local_only).is_ok());
-    }
 }

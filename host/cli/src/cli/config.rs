@@ -63,7 +63,8 @@ fn check(file: &Path) -> i32 {
             return 1;
         }
     };
-    let warnings = reef_engine::workdir::install_warnings(&runners);
+    let mut warnings = reef_engine::workdir::install_warnings(&runners);
+    warnings.extend(reef_engine::executor::config_warnings(&config));
     if let Err(problem) = check_policy_file(&config, &base_dir) {
         eprintln!("{}: invalid: policy.file: {problem}", file.display());
         return 1;

@@ -191,7 +191,11 @@ pub fn describe(view: &JobView) -> String {
             a.placement
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), placement),
-            a.reason.clone().unwrap_or_default(),
+            // A running attempt's reason is why it waits in its executor's queue, if it does.
+            a.reason
+                .clone()
+                .or_else(|| a.waiting.as_ref().map(|w| format!("waiting: {w}")))
+                .unwrap_or_default(),
         ]);
     }
     if !attempts.is_empty() {

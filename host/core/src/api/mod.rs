@@ -91,6 +91,13 @@ pub struct RunnerView {
     pub resources: Vec<String>,
     /// Declared parameter names.
     pub params: Vec<String>,
+    /// The executor its attempts run on.
+    #[serde(default = "local")]
+    pub executor: String,
+}
+
+fn local() -> String {
+    crate::executor::LOCAL.to_owned()
 }
 
 /// A log stream.

@@ -2,11 +2,11 @@
 //! them (judge, ask the policy, commit the outcome).
 
 use super::{Command, Engine, EngineError, Evidence, RunningAttempt, blocking};
-use crate::executor::{LaunchError, LaunchRequest, Launched};
+use crate::executor::{LaunchError, LaunchRequest, Launched, ProgressSink};
 use crate::metrics::{FailureLabels, OutcomeLabels, RunnerLabel};
 use crate::supervisor::AttemptLayout;
 use crate::trace::PolicyCall;
-use reef_core::executor::{AttemptHandle, Ending};
+use reef_core::executor::{AttemptHandle, Ending, Placement, Progress};
 use reef_core::job_id::JobId;
 use reef_core::lifecycle::{JobState, Transition};
 use reef_core::model::{Attempt, AttemptState, Job};
@@ -83,7 +83,14 @@ impl Engine {
             .apply(Transition::Start { attempt: n }, now)
             .expect("queued → running is allowed");
         event.policy = Some(plan_call.by.clone());
-        let attempt = Attempt::started(n, now, plan.timeout_ms, plan.kill_grace_ms);
+        let mut attempt = Attempt::started(n, now, plan.timeout_ms, plan.kill_grace_ms);
+        // The executor is part of the durable record from the start: a restart asks it, by
+        // this name, about an attempt whose launch never answered.
+        attempt.placement = Some(Placement {
+            executor: runner.executor.clone(),
+            node: None,
+            id: None,
+        });
         // Durable before the process exists: a crash after this point finds the attempt.
         self.commit(&[Change {
             job: job.clone(),
@@ -91,6 +98,7 @@ impl Engine {
             events: vec![event],
         }])?;
         self.tracer.started(&job, queued_since, n, pick, &plan_call);
+        let executor_name = runner.executor.clone();
         let request = LaunchRequest {
             traceparent: self.tracer.traceparent(&job, n),
             job: job.clone(),
@@ -98,17 +106,24 @@ impl Engine {
             attempt: n,
             timeout_ms: plan.timeout_ms,
             kill_grace_ms: plan.kill_grace_ms,
+            progress: self.progress_sink(&job.id, n),
         };
         self.running.insert(
             job.id.clone(),
             RunningAttempt {
                 attempt: n,
+                executor: executor_name.clone(),
                 handle: None,
             },
         );
         // The launch may take long (a remote executor): it runs on a task of its own and
         // answers with a `Launched` command.
-        let launch = self.executor.launch(request);
+        let launch = match self.executors.get(&executor_name) {
+            Some(executor) => executor.launch(request),
+            None => Box::pin(std::future::ready(Err(LaunchError::Host(format!(
+                "executor {executor_name:?} is not running on this host (executors start with reef; restart it)"
+            ))))),
+        };
         let (tx, metrics, job_id) = (self.tx.clone(), self.metrics.clone(), job.id);
         tokio::spawn(async move {
             let launching = std::time::Instant::now();
@@ -170,25 +185,108 @@ impl Engine {
             id = launched.placement.id.as_deref().unwrap_or(""),
             "attempt started"
         );
-        if job.cancel_requested {
-            self.executor.cancel(&launched.handle);
+        let executor = executor_of(&attempt);
+        if job.cancel_requested
+            && let Some(executor) = self.executors.get(&executor)
+        {
+            executor.cancel(&launched.handle);
         }
         self.observe(&job, &attempt, launched.handle);
         Ok(())
     }
 
+    /// Where an executor reports the progress of attempt `n` of `job_id`: to this task.
+    fn progress_sink(&self, job_id: &JobId, n: u32) -> ProgressSink {
+        let (tx, job_id) = (self.tx.clone(), job_id.clone());
+        ProgressSink::new(move |progress| {
+            let _ = tx.send(Command::Progress {
+                job_id: job_id.clone(),
+                attempt: n,
+                progress,
+            });
+        })
+    }
+
+    /// An executor said where attempt `n` waits or runs: recorded on the attempt (once per
+    /// change), with the time it waited in the executor's queue once it is placed.
+    pub(super) fn progressed(
+        &mut self,
+        job_id: &JobId,
+        n: u32,
+        progress: Progress,
+    ) -> Result<(), EngineError> {
+        if self.running.get(job_id).is_none_or(|r| r.attempt != n) {
+            return Ok(());
+        }
+        let job = self.load(job_id)?;
+        let Some(mut attempt) = blocking(|| self.store.attempt(job_id, n))? else {
+            return Ok(());
+        };
+        if attempt.state != AttemptState::Running {
+            return Ok(());
+        }
+        let now = self.clock.now();
+        match progress {
+            Progress::Waiting { reason } => {
+                if attempt.waiting.as_ref() == Some(&reason) {
+                    return Ok(());
+                }
+                attempt.waiting = Some(reason);
+            }
+            Progress::Placed(placement) => {
+                if attempt.placed_at.is_some() {
+                    return Ok(());
+                }
+                let executor = executor_of(&attempt);
+                attempt.waiting = None;
+                attempt.placed_at = Some(now);
+                self.metrics
+                    .executor_queue_wait
+                    .get_or_create(&crate::metrics::ExecutorLabel {
+                        executor: executor.clone(),
+                    })
+                    .observe(now.since(attempt.started_at).as_secs_f64());
+                tracing::info!(
+                    %job_id,
+                    attempt = n,
+                    executor,
+                    node = placement.node.as_deref().unwrap_or(""),
+                    id = placement.id.as_deref().unwrap_or(""),
+                    "attempt placed"
+                );
+                attempt.placement = Some(Placement {
+                    executor,
+                    ..placement
+                });
+            }
+        }
+        self.commit(&[Change {
+            job,
+            attempt: Some(attempt),
+            events: vec![],
+        }])
+    }
+
     /// Follows an attempt until it ends, then gathers what it left, all off the engine's task.
     pub(super) fn observe(&mut self, job: &Job, attempt: &Attempt, handle: AttemptHandle) {
+        let executor = executor_of(attempt);
         self.running.insert(
             job.id.clone(),
             RunningAttempt {
                 attempt: attempt.n,
+                executor: executor.clone(),
                 handle: Some(handle.clone()),
             },
         );
-        let ended = self.executor.observe(handle);
+        let progress = self.progress_sink(&job.id, attempt.n);
+        let ended = match self.executors.get(&executor) {
+            Some(running) => running.observe(handle, progress),
+            None => Box::pin(std::future::ready(Ending::Lost {
+                reason: format!("executor {executor:?} is not configured on this host"),
+            })),
+        };
         let scene = Scene {
-            layout: self.executor.layout().clone(),
+            layout: self.executors.layout(&executor).clone(),
             runner: self.runners.get(&job.runner).cloned(),
             job: job.clone(),
             attempt: attempt.n,
@@ -526,6 +624,16 @@ impl Pick for PolicyPick<'_> {
         }
         chosen
     }
+}
+
+/// The configured executor an attempt was started on (`local` for attempts stored before
+/// executors were recorded).
+pub(super) fn executor_of(attempt: &Attempt) -> String {
+    attempt
+        .placement
+        .as_ref()
+        .map(|p| p.executor.clone())
+        .unwrap_or_else(|| reef_core::executor::LOCAL.to_owned())
 }
 
 fn fill_from_record(attempt: &mut Attempt, record: &ExitRecord) {

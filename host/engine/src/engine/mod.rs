@@ -23,10 +23,10 @@ use reef_core::lifecycle::{JobEvent, JobState, Transition};
 use reef_core::model::{Attempt, Job};
 
 use crate::clock::Clock;
-use crate::executor::{Executor, LaunchError, Launched};
+use crate::executor::{ExecutorSet, LaunchError, Launched};
 use crate::metrics::Metrics;
 use crate::trace::JobTracer;
-use reef_core::executor::{AttemptHandle, Ending};
+use reef_core::executor::{AttemptHandle, Ending, Progress};
 use reef_core::outcome::ResultRead;
 use reef_core::runner::RunnerSet;
 use reef_core::scheduler::{Candidate, Limits, Scheduler};
@@ -95,6 +95,12 @@ enum Command {
         attempt: u32,
         ending: Ending,
         evidence: Box<Evidence>,
+    },
+    /// An executor said where a launched attempt waits or runs.
+    Progress {
+        job_id: JobId,
+        attempt: u32,
+        progress: Progress,
     },
     RetryDue {
         job_id: JobId,
@@ -250,6 +256,8 @@ pub(crate) struct Evidence {
 
 struct RunningAttempt {
     attempt: u32,
+    /// The executor it runs on, as configured.
+    executor: String,
     /// `None` while its launch has not answered.
     handle: Option<AttemptHandle>,
 }
@@ -260,7 +268,7 @@ pub struct Engine {
     runners: Arc<RunnerSet>,
     policy: Arc<dyn Policy>,
     scheduler: Scheduler,
-    executor: Arc<dyn Executor>,
+    executors: ExecutorSet,
     clock: Arc<dyn Clock>,
     running: HashMap<JobId, RunningAttempt>,
     tx: mpsc::UnboundedSender<Command>,
@@ -281,8 +289,8 @@ pub struct EngineParts {
     pub limits: Limits,
     /// Candidates offered to the policy per decision.
     pub window: usize,
-    /// Runs attempts.
-    pub executor: Arc<dyn Executor>,
+    /// Run attempts, by the names runners use.
+    pub executors: ExecutorSet,
     /// Where time is read.
     pub clock: Arc<dyn Clock>,
     /// Counters and histograms.
@@ -317,7 +325,7 @@ impl Engine {
             policy,
             limits,
             window,
-            executor,
+            executors,
             clock,
             metrics,
             tracer,
@@ -330,7 +338,7 @@ impl Engine {
             runners,
             policy,
             scheduler: Scheduler::new(limits, window),
-            executor,
+            executors,
             clock,
             running: HashMap::new(),
             tx: tx.clone(),
@@ -417,6 +425,15 @@ impl Engine {
                         ending,
                         evidence,
                     });
+                }
+            }
+            Command::Progress {
+                job_id,
+                attempt,
+                progress,
+            } => {
+                if let Err(error) = self.progressed(&job_id, attempt, progress) {
+                    tracing::warn!(%job_id, attempt, %error, "could not record where an attempt is");
                 }
             }
             Command::Wake => {}
@@ -513,15 +530,39 @@ impl Engine {
         }])
     }
 
-    /// Records where a launched attempt runs and how to find it again, durably.
+    /// Records where a launched attempt runs (or waits) and how to find it again, durably.
+    /// The placement keeps the executor's configured name, by which the attempt is routed.
     fn record_launch(
         &self,
         job: &Job,
         attempt: &mut Attempt,
         launched: &Launched,
     ) -> Result<(), EngineError> {
+        let executor = attempt
+            .placement
+            .as_ref()
+            .map(|p| p.executor.clone())
+            .unwrap_or_else(|| launched.placement.executor.clone());
         attempt.handle = Some(launched.handle.clone());
-        attempt.placement = Some(launched.placement.clone());
+        attempt.placement = Some(reef_core::executor::Placement {
+            executor,
+            ..launched.placement.clone()
+        });
+        attempt.waiting = launched.waiting.clone();
+        if launched.waiting.is_none() && attempt.placed_at.is_none() {
+            let now = self.clock.now();
+            attempt.placed_at = Some(now);
+            self.metrics
+                .executor_queue_wait
+                .get_or_create(&crate::metrics::ExecutorLabel {
+                    executor: attempt
+                        .placement
+                        .as_ref()
+                        .map(|p| p.executor.clone())
+                        .unwrap_or_default(),
+                })
+                .observe(now.since(attempt.started_at).as_secs_f64());
+        }
         self.commit(&[Change {
             job: job.clone(),
             attempt: Some(attempt.clone()),
@@ -548,8 +589,11 @@ impl Engine {
                     self.commit_job(&job, vec![])?;
                 }
                 // A launch still under way is cancelled when it answers.
-                if let Some(handle) = self.running.get(job_id).and_then(|r| r.handle.as_ref()) {
-                    self.executor.cancel(handle);
+                if let Some(running) = self.running.get(job_id)
+                    && let Some(handle) = &running.handle
+                    && let Some(executor) = self.executors.get(&running.executor)
+                {
+                    executor.cancel(handle);
                 }
                 tracing::info!(%job_id, "cancel requested for a running attempt");
             }

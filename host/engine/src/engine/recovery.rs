@@ -1,7 +1,7 @@
 //! Start-up recovery: rebuilding the scheduler from the store and picking up attempts a
 //! previous host left running.
 
-use super::attempts::Scene;
+use super::attempts::{Scene, executor_of};
 use super::{Engine, EngineError, RunningAttempt, blocking};
 use crate::executor::{Missing, Reattached};
 use reef_core::lifecycle::JobState;
@@ -35,12 +35,13 @@ impl Engine {
         let missing = running
             .iter()
             .map(|(job, attempt)| Missing {
+                executor: executor_of(attempt),
                 job_id: job.id.clone(),
                 attempt: attempt.n,
                 handle: attempt.handle.clone(),
             })
             .collect();
-        let found = self.executor.reattach(missing).await;
+        let found = self.executors.reattach(missing).await;
         for ((job, mut attempt), found) in running.into_iter().zip(found) {
             match found {
                 Reattached::Running(launched) => {
@@ -65,11 +66,12 @@ impl Engine {
                         job.id.clone(),
                         RunningAttempt {
                             attempt: attempt.n,
+                            executor: executor_of(&attempt),
                             handle: attempt.handle.clone(),
                         },
                     );
                     let scene = Scene {
-                        layout: self.executor.layout().clone(),
+                        layout: self.executors.layout(&executor_of(&attempt)).clone(),
                         runner: self.runners.get(&job.runner).cloned(),
                         job,
                         attempt: attempt.n,

@@ -6,7 +6,9 @@
 //! Either way its exit record, in the attempt directory, says how it ended; a shim gone without
 //! one means the attempt is lost, and whatever it left running is killed before that is said.
 
-use super::{BoxFuture, Executor, LaunchError, LaunchRequest, Launched, Missing, Reattached};
+use super::{
+    BoxFuture, Executor, LaunchError, LaunchRequest, Launched, Missing, ProgressSink, Reattached,
+};
 use crate::supervisor::{AttemptLayout, AttemptLimits, ShimSupervisor};
 use reef_core::executor::{AttemptHandle, Ending, LOCAL, Placement, attempt_name};
 use reef_core::job_id::JobId;
@@ -58,6 +60,7 @@ impl LocalExecutor {
                 node: self.node.clone(),
                 id: shim.map(|s| s.pid.to_string()),
             },
+            waiting: None,
         }
     }
 }
@@ -148,11 +151,12 @@ impl Executor for LocalExecutor {
                     id: Some(shim.identity.pid.to_string()),
                     ..placement
                 },
+                waiting: None,
             })
         })
     }
 
-    fn observe(&self, handle: AttemptHandle) -> BoxFuture<Ending> {
+    fn observe(&self, handle: AttemptHandle, _progress: ProgressSink) -> BoxFuture<Ending> {
         let shims = self.shims.clone();
         let child = self
             .children
@@ -221,6 +225,7 @@ impl Executor for LocalExecutor {
                                     node: node.clone(),
                                     id: Some(shim.pid.to_string()),
                                 },
+                                waiting: None,
                             }),
                             None => Reattached::Ended(ending_of(&shims, job_id, n)),
                         }

@@ -15,20 +15,70 @@
 //! - an attempt ends [`Ending::Exited`] with its exit record, or [`Ending::Lost`] with a reason,
 //!   and the policy decides what follows either way.
 //!
-//! `local` ([`local::LocalExecutor`]) runs each attempt as a `reef-shim` process on this machine.
+//! - while it waits in the executor's own queue or once it is placed on a node, the executor
+//!   says so through the attempt's [`ProgressSink`].
+//!
+//! `local` ([`local::LocalExecutor`]) runs each attempt as a `reef-shim` process on this machine;
+//! `slurm` ([`slurm::SlurmExecutor`]) as a Slurm batch job running `reef-shim` on a node. The
+//! engine reaches them through an [`ExecutorSet`], by the name a runner configures.
 
 pub mod local;
+mod set;
+pub mod slurm;
+
+pub use set::ExecutorSet;
 
 use crate::supervisor::AttemptLayout;
-use reef_core::executor::{AttemptHandle, Ending, Placement};
+use reef_core::executor::{AttemptHandle, Ending, Placement, Progress};
 use reef_core::job_id::JobId;
 use reef_core::model::Job;
 use reef_core::runner::RunnerSpec;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+
+/// What a host warns of, at start and in `reef config check`, for the configured executors.
+pub fn config_warnings(config: &reef_core::config::Config) -> Vec<String> {
+    config
+        .executors
+        .iter()
+        .flat_map(|(name, executor)| match executor {
+            reef_core::config::executors::ExecutorConfig::Slurm(slurm) => {
+                slurm::config_warnings(name, slurm)
+            }
+        })
+        .collect()
+}
 
 /// A future an executor hands back; `'static`, so the engine can run it on a task of its own.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Where an executor reports the [`Progress`] of one attempt.
+#[derive(Clone)]
+pub struct ProgressSink(Arc<dyn Fn(Progress) + Send + Sync>);
+
+impl ProgressSink {
+    /// A sink calling `report` for each piece of progress.
+    pub fn new(report: impl Fn(Progress) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(report))
+    }
+
+    /// A sink that drops everything (an executor whose attempts run as soon as launched).
+    pub fn ignore() -> Self {
+        Self::new(|_| {})
+    }
+
+    /// Reports `progress`.
+    pub fn report(&self, progress: Progress) {
+        (self.0)(progress)
+    }
+}
+
+impl std::fmt::Debug for ProgressSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProgressSink")
+    }
+}
 
 /// What a launch needs.
 #[derive(Debug, Clone)]
@@ -45,6 +95,8 @@ pub struct LaunchRequest {
     pub kill_grace_ms: u64,
     /// `TRACEPARENT` for the runner, when traces are exported.
     pub traceparent: Option<String>,
+    /// Where to say that the launch waits (an executor that cannot be reached).
+    pub progress: ProgressSink,
 }
 
 /// A launched attempt.
@@ -54,6 +106,9 @@ pub struct Launched {
     pub handle: AttemptHandle,
     /// Where it runs.
     pub placement: Placement,
+    /// Set when it does not run yet but waits in the executor's queue, with the reason; its
+    /// placement then names no node until [`Progress::Placed`] says where it runs.
+    pub waiting: Option<String>,
 }
 
 /// Why an attempt was not launched.
@@ -72,6 +127,8 @@ pub enum LaunchError {
 /// An attempt a previous host left running, to be found again.
 #[derive(Debug, Clone)]
 pub struct Missing {
+    /// The executor it was started on, as configured.
+    pub executor: String,
     /// Its job.
     pub job_id: JobId,
     /// Its number.
@@ -100,9 +157,10 @@ pub trait Executor: Send + Sync {
     /// Starts an attempt. May take long and may fail; the engine awaits it on a task of its own.
     fn launch(&self, request: LaunchRequest) -> BoxFuture<Result<Launched, LaunchError>>;
 
-    /// Resolves when the attempt has ended. Nothing of a lost attempt survives when this
-    /// answers [`Ending::Lost`]: the executor has killed what it could find of it.
-    fn observe(&self, handle: AttemptHandle) -> BoxFuture<Ending>;
+    /// Resolves when the attempt has ended; meanwhile reports where it waits or runs to
+    /// `progress`. Nothing of a lost attempt survives when this answers [`Ending::Lost`]: the
+    /// executor has killed what it could find of it.
+    fn observe(&self, handle: AttemptHandle, progress: ProgressSink) -> BoxFuture<Ending>;
 
     /// Asks the attempt to stop: SIGTERM to the runner, SIGKILL after its grace.
     fn cancel(&self, handle: &AttemptHandle);
@@ -110,4 +168,10 @@ pub trait Executor: Send + Sync {
     /// After a restart: finds each attempt again, from its handle or, without one, its name.
     /// Answers in the order asked.
     fn reattach(&self, attempts: Vec<Missing>) -> BoxFuture<Vec<Reattached>>;
+
+    /// Whether the executor can be reached now; `Err` says why not (a Slurm controller that
+    /// does not answer). Readiness and metrics read it.
+    fn health(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

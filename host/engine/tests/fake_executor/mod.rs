@@ -3,7 +3,7 @@
 
 use reef_core::executor::{AttemptHandle, Ending, Placement, attempt_name};
 use reef_engine::executor::{
-    BoxFuture, Executor, LaunchError, LaunchRequest, Launched, Missing, Reattached,
+    BoxFuture, Executor, LaunchError, LaunchRequest, Launched, Missing, ProgressSink, Reattached,
 };
 use reef_engine::supervisor::AttemptLayout;
 use std::collections::HashMap;
@@ -49,6 +49,7 @@ pub fn launched(name: &str) -> Launched {
             node: Some("n1".into()),
             id: Some(format!("id-{name}")),
         },
+        waiting: None,
     }
 }
 
@@ -123,7 +124,7 @@ impl Executor for FakeExecutor {
         })
     }
 
-    fn observe(&self, handle: AttemptHandle) -> BoxFuture<Ending> {
+    fn observe(&self, handle: AttemptHandle, _progress: ProgressSink) -> BoxFuture<Ending> {
         let (end, ended) = oneshot::channel();
         self.endings.lock().unwrap().insert(handle.name, end);
         Box::pin(async move {

@@ -22,7 +22,8 @@ pub struct Health {
 /// The answer of `GET /readyz`.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
-    /// `ready` or `not_ready`.
+    /// `ready`, `degraded` (ready, but an executor cannot be reached: jobs are still accepted
+    /// and its attempts wait) or `not_ready`.
     pub status: &'static str,
     /// Each check and what it found.
     pub checks: ReadyChecks,
@@ -44,7 +45,9 @@ pub struct ReadyChecks {
     /// A policy version is active.
     pub policy: PolicyCheck,
     /// Attempt files can be written.
-    pub data_dir: DataDirCheck,
+    pub data_dir: ReasonedCheck,
+    /// Each executor, by name: whether it can be reached.
+    pub executors: std::collections::BTreeMap<String, ReasonedCheck>,
 }
 
 /// A check with nothing to add.
@@ -72,12 +75,12 @@ pub struct PolicyCheck {
     pub digest: Option<String>,
 }
 
-/// The data directory check.
+/// A check that says why it failed: the data directory, an executor.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DataDirCheck {
+pub struct ReasonedCheck {
     /// Whether it passed.
     pub ok: bool,
-    /// Why the probe file could not be written.
+    /// Why it failed (the probe file could not be written, the executor cannot be reached).
     pub error: Option<String>,
 }
 
@@ -114,8 +117,26 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     let policy_ok = policy.digest.is_some();
     let writable = state.jobs.data_dir_writable().await;
     let ready = scheduler_ok && store_ok && accepting && policy_ok && writable.is_ok();
+    let executors: std::collections::BTreeMap<String, ReasonedCheck> = state
+        .jobs
+        .executors()
+        .iter()
+        .map(|(name, executor)| {
+            let health = executor.health();
+            let check = ReasonedCheck {
+                ok: health.is_ok(),
+                error: health.err(),
+            };
+            (name.to_owned(), check)
+        })
+        .collect();
+    let degraded = executors.values().any(|c| !c.ok);
     let body = Readiness {
-        status: if ready { "ready" } else { "not_ready" },
+        status: match (ready, degraded) {
+            (false, _) => "not_ready",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        },
         checks: ReadyChecks {
             state_store: Check { ok: store_ok },
             scheduler: SchedulerCheck {
@@ -127,10 +148,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
                 ok: policy_ok,
                 digest: policy.digest,
             },
-            data_dir: DataDirCheck {
+            data_dir: ReasonedCheck {
                 ok: writable.is_ok(),
                 error: writable.err(),
             },
+            executors,
         },
         queued: status.queued(),
         running: status.running(),
@@ -156,6 +178,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
     let status = state.jobs.engine().status();
     state.metrics.queue_depth.set(status.queued() as i64);
     state.metrics.running.set(status.running() as i64);
+    for (name, executor) in state.jobs.executors().iter() {
+        let label = reef_engine::metrics::ExecutorLabel {
+            executor: name.to_owned(),
+        };
+        let up = i64::from(executor.health().is_ok());
+        state.metrics.executor_up.get_or_create(&label).set(up);
+    }
     let active = reef_policy::Policy::info(state.policies.policy().as_ref());
     state.metrics.policy_info.clear();
     if let Some(digest) = active.digest {

@@ -17,7 +17,8 @@ use reef_core::runner::RunnerSet;
 use reef_engine::clock::SystemClock;
 use reef_engine::engine::{Engine, EngineParts, limits_for};
 use reef_engine::executor::{
-    BoxFuture, Executor, LaunchError, LaunchRequest, Launched, Missing, Reattached,
+    BoxFuture, Executor, ExecutorSet, LaunchError, LaunchRequest, Launched, Missing, ProgressSink,
+    Reattached,
 };
 use reef_engine::metrics::Metrics;
 use reef_engine::service::JobService;
@@ -49,7 +50,7 @@ impl Executor for Idle {
     fn launch(&self, _: LaunchRequest) -> BoxFuture<Result<Launched, LaunchError>> {
         Box::pin(std::future::pending())
     }
-    fn observe(&self, _: reef_core::executor::AttemptHandle) -> BoxFuture<Ending> {
+    fn observe(&self, _: reef_core::executor::AttemptHandle, _: ProgressSink) -> BoxFuture<Ending> {
         Box::pin(std::future::pending())
     }
     fn cancel(&self, _: &reef_core::executor::AttemptHandle) {}
@@ -92,13 +93,14 @@ impl TestApi {
         )
         .unwrap();
         let layout = AttemptLayout::new(dir.path());
+        let executors = ExecutorSet::local(Arc::new(Idle(layout)));
         let engine = Engine::start(EngineParts {
             store: store.clone(),
             runners: runners.clone(),
             policy: slots.policy(),
             limits: limits_for(&runners, 4, &config.resources),
             window: 32,
-            executor: Arc::new(Idle(layout.clone())),
+            executors: executors.clone(),
             clock: Arc::new(SystemClock),
             metrics: metrics.clone(),
             tracer: JobTracer::disabled(),
@@ -110,7 +112,7 @@ impl TestApi {
             engine.clone(),
             runners,
             slots.policy(),
-            layout,
+            executors,
         ));
         let auth = Arc::new(ArcSwap::from_pointee(
             Authenticator::from_config(&config.auth, |_| None).unwrap(),

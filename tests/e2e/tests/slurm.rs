@@ -21,26 +21,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 fn config(cluster: &SlurmCluster, cpus: u32, extra: &str) -> String {
     let shared = cluster.dir().join("shared");
     std::fs::create_dir_all(&shared).expect("shared dir");
-    let runner = |name: &str, executor: &str| {
-        format!(
-            r#"
-[runners.{name}]
-command = ["@BIN@/demo-runner", "{{benchmark}}", "--agent", "deterministic", "--execution-id", "{{job_id}}"]
-workdir = "@WORK@"
-executor = "{executor}"
-timeout = "60s"
-kill_grace = "2s"
-max_attempts = 1
-env = {{ DEMO_MARKS = "@WORK@/marks" }}
-[runners.{name}.params]
-benchmark = {{ required = true }}
-[runners.{name}.result]
-file = "logs/sessions/session_{{job_id}}.json"
-success = "/final_result/success"
-score = "/final_result/score"
-"#
-        )
-    };
     format!(
         r#"
 [scheduler]
@@ -60,8 +40,30 @@ cpus = {cpus}
 {extra}
 "#,
         shared = shared.display(),
-        eval = runner("eval", "cluster"),
-        here = runner("here", "local"),
+        eval = runner("eval", "cluster", "60s"),
+        here = runner("here", "local", "60s"),
+    )
+}
+
+/// Runner `name` on `executor`: the demo runner, marks in the work dir, one attempt.
+fn runner(name: &str, executor: &str, timeout: &str) -> String {
+    format!(
+        r#"
+[runners.{name}]
+command = ["@BIN@/demo-runner", "{{benchmark}}", "--agent", "deterministic", "--execution-id", "{{job_id}}"]
+workdir = "@WORK@"
+executor = "{executor}"
+timeout = "{timeout}"
+kill_grace = "2s"
+max_attempts = 1
+env = {{ DEMO_MARKS = "@WORK@/marks" }}
+[runners.{name}.params]
+benchmark = {{ required = true }}
+[runners.{name}.result]
+file = "logs/sessions/session_{{job_id}}.json"
+success = "/final_result/success"
+score = "/final_result/score"
+"#
     )
 }
 
@@ -191,15 +193,18 @@ fn timeout_and_cancel_leave_nothing_on_the_node_and_a_pending_attempt_is_cancell
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = SlurmCluster::start(3);
     // Two CPUs an attempt: one attempt fills a node.
-    let reef = start(&cluster, 2, "");
+    let brief = runner("brief", "cluster", "1500ms") + "[runners.brief.slurm]\ncpus = 2\n";
+    let reef = start(&cluster, 2, &brief);
     let hang = bench("hang.yml");
 
-    let timed = reef.post(
-        "/v1/jobs",
-        &json!({"runner": "eval", "params": {"benchmark": hang}, "timeout_ms": 1500}),
-    );
-    let timed = timed.json()["job"]["id"].as_str().map(str::to_owned);
-    let running: Vec<String> = (0..2).map(|_| submit(&reef, "eval", &hang)).collect();
+    // The shim enforces the plan's deadline on the node; nothing of the attempt is left.
+    let timed = submit(&reef, "brief", &hang);
+    let job = reef.wait_done(&timed, T);
+    assert_eq!(job["state"], "failed", "{job:#}");
+    assert_eq!(attempt(&reef, &timed)["reason"], "timeout");
+    assert!(processes_with_env("REEF_JOB_ID", &timed).is_empty());
+
+    let running: Vec<String> = (0..3).map(|_| submit(&reef, "eval", &hang)).collect();
     for id in &running {
         placed(&reef, id);
     }
@@ -208,20 +213,19 @@ fn timeout_and_cancel_leave_nothing_on_the_node_and_a_pending_attempt_is_cancell
     let reason = wait_for("the attempt pending in Slurm", T, || {
         attempt(&reef, &waiting)["waiting"]
             .as_str()
-            .filter(|r| r.contains("pending in Slurm"))
+            .filter(|r| r.contains("pending in Slurm: "))
             .map(str::to_owned)
     });
     assert!(
         reason.contains("Resources") || reason.contains("Priority"),
         "{reason}"
     );
-
-    if let Some(timed) = timed {
-        let job = reef.wait_done(&timed, T);
-        assert_eq!(job["state"], "failed", "{job:#}");
-        assert_eq!(attempt(&reef, &timed)["reason"], "timeout");
-        assert!(processes_with_env("REEF_JOB_ID", &timed).is_empty());
-    }
+    let shown = reef.cli(&["show", &waiting]).expect(0);
+    assert!(
+        shown.stdout.contains("waiting: pending in Slurm"),
+        "{}",
+        shown.stdout
+    );
 
     // Cancel the pending one: Slurm cancels the job, no process ever ran.
     let slurm_id = wait_for("the Slurm id", T, || {

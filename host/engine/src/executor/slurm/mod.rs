@@ -390,8 +390,7 @@ impl Executor for SlurmExecutor {
                                 grace,
                             ),
                             placement: placement(&executor, Some(job)),
-                            waiting: (job.phase() == Phase::Pending)
-                                .then(|| format!("pending in Slurm: {}", job.reason)),
+                            waiting: (job.phase() == Phase::Pending).then(|| job.pending_reason()),
                         }));
                     }
                     job => found.push(Reattached::Ended(

@@ -46,6 +46,14 @@ impl SlurmJob {
         }
     }
 
+    /// Why it waits, as an attempt's `waiting` says it: `pending in Slurm: Resources`.
+    pub fn pending_reason(&self) -> String {
+        match self.reason.as_str() {
+            "" | "None" => "pending in Slurm".to_owned(),
+            reason => format!("pending in Slurm: {reason}"),
+        }
+    }
+
     /// Its state and reason as a person reads them: `NODE_FAIL (None)` reads `NODE_FAIL`.
     pub fn describe(&self) -> String {
         match self.reason.as_str() {

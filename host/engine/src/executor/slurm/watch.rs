@@ -226,7 +226,7 @@ impl Poller {
             watched.slurm_id = Some(job.id);
             watched.phase = Some(job.phase());
             match job.phase() {
-                Phase::Pending => say(watched, format!("pending in Slurm: {}", job.reason)),
+                Phase::Pending => say(watched, job.pending_reason()),
                 Phase::Running => {
                     if !watched.placed {
                         watched.placed = true;

@@ -538,11 +538,7 @@ impl Engine {
         attempt: &mut Attempt,
         launched: &Launched,
     ) -> Result<(), EngineError> {
-        let executor = attempt
-            .placement
-            .as_ref()
-            .map(|p| p.executor.clone())
-            .unwrap_or_else(|| launched.placement.executor.clone());
+        let executor = attempts::executor_of(attempt);
         attempt.handle = Some(launched.handle.clone());
         attempt.placement = Some(reef_core::executor::Placement {
             executor,
@@ -555,11 +551,7 @@ impl Engine {
             self.metrics
                 .executor_queue_wait
                 .get_or_create(&crate::metrics::ExecutorLabel {
-                    executor: attempt
-                        .placement
-                        .as_ref()
-                        .map(|p| p.executor.clone())
-                        .unwrap_or_default(),
+                    executor: attempts::executor_of(attempt),
                 })
                 .observe(now.since(attempt.started_at).as_secs_f64());
         }

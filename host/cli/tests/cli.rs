@@ -271,3 +271,45 @@ fn help_documents_the_exit_codes() {
     assert!(help.contains("Exit codes"), "{help}");
     assert!(help.contains("4  submit --wait: the job failed"), "{help}");
 }
+
+#[test]
+fn config_check_validates_slurm_executors_and_warns_of_what_the_host_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cluster.toml");
+    let config = |runner_executor: &str, shared: &str| {
+        format!(
+            "[executors.cluster]\nkind = \"slurm\"\nshared_dir = \"{shared}\"\nbin_dir = \"{bin}\"\n\
+             [runners.eval]\ncommand = [\"/bin/true\"]\nexecutor = \"{runner_executor}\"\n\
+             [runners.eval.slurm]\ncpus = 2\nmem = \"4G\"\n",
+            bin = dir.path().join("no-slurm-here").display()
+        )
+    };
+    let check = |text: &str| {
+        std::fs::write(&file, text).unwrap();
+        let out = reef()
+            .args(["config", "check"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // An unknown executor is an error naming the key.
+    let (ok, stderr) = check(&config("elsewhere", "/shared/reef"));
+    assert!(!ok && stderr.contains("runners.eval.executor"), "{stderr}");
+    // A shared directory missing here and Slurm's commands not found: warnings.
+    let (ok, stderr) = check(&config("cluster", "/nonexistent/shared"));
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("executors.cluster.shared_dir: /nonexistent/shared does not exist here"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Slurm's sbatch is not in"), "{stderr}");
+    // A writable shared directory: no warning about it.
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    let (ok, stderr) = check(&config("cluster", &shared.to_string_lossy()));
+    assert!(ok && !stderr.contains("shared_dir"), "{stderr}");
+}

@@ -33,6 +33,9 @@ use watch::SlurmWatch;
 
 /// The longest wait between two submits while Slurm cannot be reached.
 const MAX_SUBMIT_BACKOFF: Duration = Duration::from_secs(30);
+/// `sbatch` calls of one executor at once: a burst of starts queues here rather than as
+/// hundreds of clients at the controller.
+const SUBMITS_AT_ONCE: usize = 8;
 /// After a cancel's grace, this much longer before the whole Slurm job is cancelled.
 const CANCEL_BACKSTOP: Duration = Duration::from_secs(15);
 
@@ -54,6 +57,7 @@ pub struct SlurmExecutor {
     writer: AttemptWriter,
     cli: SlurmCli,
     watch: SlurmWatch,
+    submits: Arc<tokio::sync::Semaphore>,
 }
 
 impl SlurmExecutor {
@@ -78,6 +82,7 @@ impl SlurmExecutor {
             writer,
             cli,
             watch,
+            submits: Arc::new(tokio::sync::Semaphore::new(SUBMITS_AT_ONCE)),
         }
     }
 
@@ -128,6 +133,7 @@ struct Submit {
     writer: AttemptWriter,
     cli: SlurmCli,
     watch: SlurmWatch,
+    submits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Submit {
@@ -198,7 +204,11 @@ impl Submit {
                     }
                 }
             }
-            match self.cli.sbatch(&args).await {
+            let submitted = {
+                let _turn = self.submits.acquire().await;
+                self.cli.sbatch(&args).await
+            };
+            match submitted {
                 Ok(id) => {
                     self.watch.observed(&Ok(()));
                     return Ok((id, "PENDING".to_owned()));
@@ -243,6 +253,7 @@ impl Executor for SlurmExecutor {
             writer: self.writer.clone(),
             cli: self.cli.clone(),
             watch: self.watch.clone(),
+            submits: self.submits.clone(),
         };
         let (job_id, n, grace) = (
             request.job.id.clone(),

@@ -186,7 +186,7 @@ cpus = 1
     let reef = Reef::start_in(
         tempfile::tempdir().expect("tempdir"),
         &config,
-        &[("SLURM_CONF", conf), ("REEF_LOG", "warn")],
+        &[("SLURM_CONF", conf), ("REEF_LOG", "info")],
     );
     let started = Instant::now();
     let mut through = Vec::new();
@@ -211,15 +211,15 @@ cpus = 1
     println!(
         "| sbatch loop | {:.2} s | {} | {} |",
         direct_span.as_secs_f64(),
-        millis(percentile(&direct_lat, 0.5)),
-        millis(percentile(&direct_lat, 0.99))
+        millis(percentile(&direct_lat, 50.0)),
+        millis(percentile(&direct_lat, 99.0))
     );
     println!(
         "| reef (poll 2s) | {:.2} s (all recorded finished: {:.2} s) | {} | {} |",
         reef_span.as_secs_f64(),
         recorded.as_secs_f64(),
-        millis(percentile(&reef_lat, 0.5)),
-        millis(percentile(&reef_lat, 0.99))
+        millis(percentile(&reef_lat, 50.0)),
+        millis(percentile(&reef_lat, 99.0))
     );
     println!(
         "reef / sbatch makespan: {:.2} (recorded: {:.2})",

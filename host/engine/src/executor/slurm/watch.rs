@@ -14,9 +14,12 @@ use reef_core::job_id::JobId;
 use reef_shim::ExitRecord;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, oneshot};
 
+/// The shortest time between two polls, however often new attempts ask for one: a burst of
+/// launches is answered by one `squeue`, not one each.
+const MIN_POLL_GAP: Duration = Duration::from_millis(250);
 /// Polls without watched attempts happen once every this many intervals (a ping only).
 const IDLE_PING_EVERY: u32 = 5;
 
@@ -31,6 +34,9 @@ struct Watched {
     said: Option<String>,
     /// Its placement was reported.
     placed: bool,
+    /// When the watch began: a poll that started earlier cannot know of a job submitted since,
+    /// so its absence there means nothing.
+    since: Instant,
     phase: Option<Phase>,
 }
 
@@ -93,6 +99,7 @@ impl SlurmWatch {
             done,
             said: None,
             placed: false,
+            since: Instant::now(),
             phase: None,
         };
         if let Ok(mut all) = self.shared.watched.lock() {
@@ -145,7 +152,9 @@ impl Poller {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
-                _ = self.shared.wake.notified() => {}
+                _ = self.shared.wake.notified() => {
+                    tokio::time::sleep(MIN_POLL_GAP.min(every)).await;
+                }
             }
             let watching = self.shared.watched.lock().is_ok_and(|w| !w.is_empty());
             if !watching {
@@ -157,10 +166,11 @@ impl Poller {
                 continue;
             }
             idle = 0;
+            let asked = Instant::now();
             match self.cli.jobs().await {
                 Ok(jobs) => {
                     self.set_health(Ok(()));
-                    self.dispatch(&jobs);
+                    self.dispatch(&jobs, asked);
                 }
                 Err(error) => {
                     let error = error.to_string();
@@ -200,7 +210,8 @@ impl Poller {
         }
     }
 
-    fn dispatch(&self, jobs: &[SlurmJob]) {
+    /// Hands each watched attempt what the poll asked at `asked` says of it.
+    fn dispatch(&self, jobs: &[SlurmJob], asked: Instant) {
         let mut by_name: HashMap<&str, Vec<&SlurmJob>> = HashMap::new();
         for job in jobs {
             by_name.entry(job.name.as_str()).or_default().push(job);
@@ -220,7 +231,9 @@ impl Poller {
                     .or_else(|| mine.iter().max_by_key(|j| j.id)),
             };
             let Some(job) = job else {
-                ended.push((name.clone(), None));
+                if watched.since < asked {
+                    ended.push((name.clone(), None));
+                }
                 continue;
             };
             watched.slurm_id = Some(job.id);

@@ -83,6 +83,16 @@ fn benchmark(reef: &Reef, name: &str, yaml: &str) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A benchmark whose runs wait for the file `gate` (in the work dir) before they succeed.
+fn gated(reef: &Reef) -> (std::path::PathBuf, String) {
+    let gate = reef.work().join("gate");
+    let yaml = format!(
+        "id: gated\nsteps: 1\nstep_ms: 10\ngate: {}\n",
+        gate.display()
+    );
+    (gate, benchmark(reef, "gated.yml", &yaml))
+}
+
 fn bench(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/benchmarks")
@@ -142,7 +152,8 @@ fn attempts_spread_over_nodes_with_logs_results_and_exit_codes() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = SlurmCluster::start(3);
     let reef = start(&cluster, 1, "");
-    let ids: Vec<String> = (0..6)
+    // Twelve at once: more than the nodes take, submitted while the watch polls.
+    let ids: Vec<String> = (0..12)
         .map(|_| submit(&reef, "eval", &bench("slow.yml")))
         .collect();
     let failing = submit(&reef, "eval", &bench("exit3.yml"));
@@ -151,6 +162,7 @@ fn attempts_spread_over_nodes_with_logs_results_and_exit_codes() {
     for id in &ids {
         let job = reef.wait_done(id, T);
         assert_eq!(job["state"], "succeeded", "{job:#}");
+        assert_eq!(job["attempt_count"], 1, "{job:#}");
         let a = attempt(&reef, id);
         assert_eq!(a["placement"]["executor"], "cluster", "{a:#}");
         let node = a["placement"]["node"].as_str().expect("a node").to_owned();
@@ -167,7 +179,7 @@ fn attempts_spread_over_nodes_with_logs_results_and_exit_codes() {
         let logs = reef.get(&format!("/v1/jobs/{id}/logs?stream=stdout"));
         assert!(logs.text.contains("[demo-runner]"), "{}", logs.text);
     }
-    assert!(nodes.len() >= 2, "six attempts on one node: {nodes:?}");
+    assert!(nodes.len() >= 2, "every attempt on one node: {nodes:?}");
 
     let job = reef.wait_done(&failing, T);
     assert_eq!(job["state"], "failed", "{job:#}");
@@ -179,7 +191,7 @@ fn attempts_spread_over_nodes_with_logs_results_and_exit_codes() {
     let waited = reef
         .metric(r#"reef_executor_queue_wait_seconds_count{executor="cluster"}"#)
         .unwrap_or(0.0);
-    assert!(waited >= 7.0, "{waited}");
+    assert!(waited >= 13.0, "{waited}");
     assert_eq!(
         reef.metric(r#"reef_executor_up{executor="cluster"}"#),
         Some(1.0)
@@ -261,15 +273,7 @@ fn a_host_killed_with_attempts_running_and_pending_in_slurm_runs_each_exactly_on
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let cluster = SlurmCluster::start(3);
     let reef = start(&cluster, 2, "");
-    let gate = reef.work().join("gate");
-    let gated = benchmark(
-        &reef,
-        "gated.yml",
-        &format!(
-            "id: gated\nsteps: 1\nstep_ms: 10\ngate: {}\n",
-            gate.display()
-        ),
-    );
+    let (gate, gated) = gated(&reef);
     let ids: Vec<String> = (0..5).map(|_| submit(&reef, "eval", &gated)).collect();
     // Three run (one per node), two wait in Slurm's queue.
     wait_for("three placed and two pending", T, || {
@@ -410,15 +414,7 @@ fn a_node_that_dies_under_an_attempt_loses_it_and_the_policy_retries_it_elsewher
     let cluster = SlurmCluster::start(3);
     // `max_attempts = 1`: a lost attempt does not use the retry budget.
     let reef = start(&cluster, 1, "");
-    let gate = reef.work().join("gate");
-    let gated = benchmark(
-        &reef,
-        "gated.yml",
-        &format!(
-            "id: gated\nsteps: 1\nstep_ms: 10\ngate: {}\n",
-            gate.display()
-        ),
-    );
+    let (gate, gated) = gated(&reef);
     let id = submit(&reef, "eval", &gated);
     let (node, slurm_id) = placed(&reef, &id);
     wait_for("the runner started", T, || {
@@ -467,4 +463,98 @@ fn shims_of(id: &str) -> Vec<u32> {
         })
         .map(|(pid, _)| pid.unsigned_abs())
         .collect()
+}
+
+#[test]
+fn after_a_host_kill_a_submitted_but_unrecorded_attempt_is_found_by_name_and_an_unsubmitted_one_is_lost()
+ {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let cluster = SlurmCluster::start(3);
+    // Slurm's commands from a directory of the test's: `sbatch` submits, then hangs while the
+    // file `hang` exists (a host killed then has submitted without hearing the id).
+    let bin = cluster.dir().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin dir");
+    let hang = cluster.dir().join("hang");
+    for command in ["squeue", "scancel", "scontrol"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{command}"), bin.join(command))
+            .expect("symlink");
+    }
+    let sbatch = bin.join("sbatch");
+    std::fs::write(
+        &sbatch,
+        format!(
+            "#!/bin/sh\nout=$(/usr/bin/sbatch \"$@\") || exit $?\necho \"$out\"\nwhile [ -e {} ]; do sleep 0.1; done\n",
+            hang.display()
+        ),
+    )
+    .expect("sbatch wrapper");
+    std::fs::set_permissions(&sbatch, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let config = config(&cluster, 1, "").replace(
+        "poll_interval = \"250ms\"",
+        &format!("poll_interval = \"250ms\"\nbin_dir = \"{}\"", bin.display()),
+    );
+    let conf = cluster.dir().join("slurm.conf");
+    let env = [("SLURM_CONF", conf.to_str().expect("UTF-8 path"))];
+    let reef = Reef::start_in(tempfile::tempdir().expect("tempdir"), &config, &env);
+    let (gate, gated) = gated(&reef);
+
+    // Submitted: Slurm has it, reef never heard its id.
+    std::fs::write(&hang, b"").expect("hang");
+    let heard_nothing = submit(&reef, "eval", &gated);
+    let name = format!("reef-{heard_nothing}-1");
+    wait_for("the submit in Slurm's queue", T, || {
+        slurm_jobs_named(&cluster).contains_key(&name).then_some(())
+    });
+    assert!(attempt(&reef, &heard_nothing).get("handle").is_none());
+
+    // Committed, never submitted: the controller is down while it is launched.
+    cluster.stop_controller();
+    let never = submit(&reef, "eval", &gated);
+    wait_for("the launch waiting for Slurm", T, || {
+        attempt(&reef, &never)["waiting"]
+            .as_str()
+            .filter(|w| w.contains("cannot be reached"))
+            .map(drop)
+    });
+
+    let work = reef.work();
+    let dir = reef.kill9();
+    for pid in reef_shim::procs::command_lines()
+        .into_iter()
+        .filter(|(_, argv)| argv.iter().any(|a| a.contains(&*sbatch.to_string_lossy())))
+        .map(|(pid, _)| pid)
+    {
+        // SAFETY: kill(2) with a pid just read from /proc: the hanging wrapper.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    std::fs::remove_file(&hang).expect("no more hanging");
+    cluster.start_controller();
+    std::fs::write(&gate, b"go").expect("gate");
+    let reef = Reef::start_in(dir, &config, &env);
+
+    let job = reef.wait_done(&heard_nothing, T);
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    assert_eq!(job["attempt_count"], 1, "found by its name: {job:#}");
+    let job = reef.wait_done(&never, T);
+    assert_eq!(job["state"], "succeeded", "{job:#}");
+    let attempts = job["attempts"].as_array().cloned().unwrap_or_default();
+    assert_eq!(attempts.len(), 2, "{job:#}");
+    assert_eq!(attempts[0]["state"], "lost", "{job:#}");
+    let lost = attempts[0]["lost_reason"].as_str().unwrap_or("");
+    assert!(lost.contains("never submitted"), "{lost}");
+
+    // Exactly once each: one Slurm job per attempt that ran, one start mark per job.
+    let jobs = slurm_jobs_named(&cluster);
+    assert_eq!(jobs[&name], ["COMPLETED"], "{jobs:?}");
+    assert!(!jobs.contains_key(&format!("reef-{never}-1")), "{jobs:?}");
+    assert_eq!(jobs[&format!("reef-{never}-2")], ["COMPLETED"], "{jobs:?}");
+    let marks = read_marks(&work.join("marks"));
+    for id in [&heard_nothing, &never] {
+        let starts = marks
+            .iter()
+            .filter(|m| m.0 == "start" && &m.1 == id)
+            .count();
+        assert_eq!(starts, 1, "{id}: {marks:?}");
+    }
 }

@@ -12,10 +12,12 @@
 //! the attempt up by name before it submits again: one attempt never becomes two Slurm jobs.
 
 mod batch;
+mod check;
 mod cli;
 mod queue;
 mod watch;
 
+pub use check::config_warnings;
 pub use cli::{SlurmCli, SlurmError};
 pub use queue::{Phase, SlurmJob};
 
@@ -50,7 +52,8 @@ struct Detail {
     kill_grace_ms: u64,
 }
 
-/// Runs attempts as Slurm batch jobs.
+/// Runs attempts as Slurm batch jobs. Cloning is cheap: a launch takes a clone to its task.
+#[derive(Clone)]
 pub struct SlurmExecutor {
     name: String,
     config: SlurmExecutorConfig,
@@ -126,19 +129,9 @@ fn detail(handle: &AttemptHandle) -> Option<Detail> {
     Detail::deserialize(&handle.detail).ok()
 }
 
-/// Everything a launch takes along to its own task.
-struct Submit {
-    name: String,
-    config: SlurmExecutorConfig,
-    writer: AttemptWriter,
-    cli: SlurmCli,
-    watch: SlurmWatch,
-    submits: Arc<tokio::sync::Semaphore>,
-}
-
-impl Submit {
+impl SlurmExecutor {
     /// Writes the attempt's files, then submits it, waiting while Slurm cannot be reached.
-    async fn run(self, request: LaunchRequest) -> Result<(u64, String), LaunchError> {
+    async fn submit(self, request: LaunchRequest) -> Result<(u64, String), LaunchError> {
         let (job_id, n) = (request.job.id.clone(), request.attempt);
         let name = attempt_name(&job_id, n);
         let shim = self.config.shim_path.as_ref().map_or_else(
@@ -247,14 +240,7 @@ impl Executor for SlurmExecutor {
     }
 
     fn launch(&self, request: LaunchRequest) -> BoxFuture<Result<Launched, LaunchError>> {
-        let submit = Submit {
-            name: self.name.clone(),
-            config: self.config.clone(),
-            writer: self.writer.clone(),
-            cli: self.cli.clone(),
-            watch: self.watch.clone(),
-            submits: self.submits.clone(),
-        };
+        let this = self.clone();
         let (job_id, n, grace) = (
             request.job.id.clone(),
             request.attempt,
@@ -262,7 +248,7 @@ impl Executor for SlurmExecutor {
         );
         let executor = self.name.clone();
         Box::pin(async move {
-            let (id, state) = submit.run(request).await?;
+            let (id, state) = this.submit(request).await?;
             Ok(Launched {
                 handle: handle(&executor, &job_id, n, Some(id), grace),
                 placement: Placement {
@@ -416,47 +402,4 @@ impl Executor for SlurmExecutor {
     fn health(&self) -> Result<(), String> {
         self.watch.health()
     }
-}
-
-/// What `reef config check` and a starting host warn of for executor `name`: a shared
-/// directory missing or not writable here, Slurm commands not found.
-pub fn config_warnings(name: &str, config: &SlurmExecutorConfig) -> Vec<String> {
-    let mut warnings = Vec::new();
-    let dir = &config.shared_dir;
-    if !dir.is_dir() {
-        warnings.push(format!(
-            "executors.{name}.shared_dir: {} does not exist here; attempts on {name} fail to launch until it does",
-            dir.display()
-        ));
-    } else {
-        let probe = dir.join(format!(".reef-probe-{}", std::process::id()));
-        match std::fs::write(&probe, b"") {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&probe);
-            }
-            Err(error) => warnings.push(format!(
-                "executors.{name}.shared_dir: {} is not writable here: {error}",
-                dir.display()
-            )),
-        }
-    }
-    let path_var = std::env::var_os("PATH");
-    for command in ["sbatch", "squeue", "scancel", "scontrol"] {
-        let found = match &config.bin_dir {
-            Some(dir) => dir.join(command).is_file(),
-            None => path_var
-                .as_ref()
-                .is_some_and(|p| std::env::split_paths(p).any(|d| d.join(command).is_file())),
-        };
-        if !found {
-            let place = config
-                .bin_dir
-                .as_ref()
-                .map_or_else(|| "PATH".to_owned(), |d| d.display().to_string());
-            warnings.push(format!(
-                "executors.{name}: Slurm's {command} is not in {place}; attempts on {name} wait until it is"
-            ));
-        }
-    }
-    warnings
 }

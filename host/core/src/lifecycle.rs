@@ -172,6 +172,9 @@ pub struct JobEvent {
     /// What made the decision behind this transition: a policy digest, or `native`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
+    /// Where the attempt that just ended ran (on the transition that ends an attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<crate::executor::Placement>,
 }
 
 impl JobEvent {
@@ -187,6 +190,7 @@ impl JobEvent {
             attempt: None,
             reason: None,
             policy: None,
+            placement: None,
         }
     }
 }
@@ -214,6 +218,7 @@ impl Job {
             attempt: None,
             reason: None,
             policy: None,
+            placement: None,
         };
         match transition {
             Transition::Start { attempt } => {

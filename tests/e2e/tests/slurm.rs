@@ -198,6 +198,15 @@ fn attempts_spread_over_nodes_with_logs_results_and_exit_codes() {
     );
     let shown = reef.cli(&["show", &ids[0]]).expect(0);
     assert!(shown.stdout.contains("cluster/n"), "{}", shown.stdout);
+    // The event that ends the attempt says where it ran.
+    let events = reef.get(&format!("/v1/jobs/{}/events", ids[0])).json();
+    let ended = events
+        .as_array()
+        .or_else(|| events["events"].as_array())
+        .and_then(|all| all.iter().find(|e| e["transition"] == "succeed").cloned())
+        .unwrap_or(Value::Null);
+    assert_eq!(ended["placement"]["executor"], "cluster", "{events:#}");
+    assert!(ended["placement"]["node"].is_string(), "{events:#}");
 }
 
 #[test]
@@ -253,6 +262,10 @@ fn timeout_and_cancel_leave_nothing_on_the_node_and_a_pending_attempt_is_cancell
     // Cancel the running ones: the shim ends them with its grace, nothing survives.
     for id in &running {
         let (_, slurm_id) = placed(&reef, id);
+        // Slurm says RUNNING a moment before its batch script has become the shim.
+        wait_for("the runner started", T, || {
+            (!processes_with_env("REEF_JOB_ID", id).is_empty()).then_some(())
+        });
         reef.post(&format!("/v1/jobs/{id}/cancel"), &json!({}));
         let job = reef.wait_done(id, T);
         assert_eq!(job["state"], "cancelled", "{job:#}");

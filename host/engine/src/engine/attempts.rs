@@ -390,6 +390,7 @@ impl Engine {
             .apply(transition, now)
             .expect("a running job can end any way");
         event.policy = on_exit.as_ref().map(|call| call.by.clone());
+        event.placement = attempt.placement.clone();
         self.commit(&[Change {
             job: job.clone(),
             attempt: Some(attempt.clone()),

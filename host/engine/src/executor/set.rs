@@ -88,3 +88,100 @@ impl ExecutorSet {
         answers.into_iter().flatten().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::{BoxFuture, LaunchError, LaunchRequest, Launched, ProgressSink};
+    use reef_core::executor::{AttemptHandle, Placement};
+    use reef_core::job_id::JobId;
+
+    /// Finds every attempt it is asked about, placed on a node named after itself.
+    struct Finder(String, AttemptLayout);
+
+    impl Executor for Finder {
+        fn name(&self) -> &str {
+            &self.0
+        }
+        fn layout(&self) -> &AttemptLayout {
+            &self.1
+        }
+        fn launch(&self, _: LaunchRequest) -> BoxFuture<Result<Launched, LaunchError>> {
+            Box::pin(std::future::pending())
+        }
+        fn observe(&self, _: AttemptHandle, _: ProgressSink) -> BoxFuture<Ending> {
+            Box::pin(std::future::pending())
+        }
+        fn cancel(&self, _: &AttemptHandle) {}
+        fn reattach(&self, attempts: Vec<Missing>) -> BoxFuture<Vec<Reattached>> {
+            let name = self.0.clone();
+            Box::pin(async move {
+                attempts
+                    .into_iter()
+                    .map(|m| {
+                        Reattached::Running(Launched {
+                            handle: AttemptHandle {
+                                executor: name.clone(),
+                                name: format!("{}-{}", m.job_id, m.attempt),
+                                detail: serde_json::Value::Null,
+                            },
+                            placement: Placement {
+                                executor: name.clone(),
+                                node: Some(name.clone()),
+                                id: None,
+                            },
+                            waiting: None,
+                        })
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    fn finder(name: &str) -> (String, Arc<dyn Executor>) {
+        let layout = AttemptLayout::new(std::path::Path::new("/data").join(name).as_path());
+        (name.to_owned(), Arc::new(Finder(name.to_owned(), layout)))
+    }
+
+    #[tokio::test]
+    async fn reattach_asks_each_attempts_executor_and_answers_in_order() {
+        let set = ExecutorSet::new([finder(LOCAL), finder("cluster")]).unwrap();
+        let missing = |executor: &str, n: u32| Missing {
+            executor: executor.to_owned(),
+            job_id: JobId::from(ulid::Ulid::nil()),
+            attempt: n,
+            handle: None,
+        };
+        let found = set
+            .reattach(vec![
+                missing("cluster", 1),
+                missing(LOCAL, 2),
+                missing("gone", 3),
+                missing("cluster", 4),
+            ])
+            .await;
+        let seen: Vec<String> = found
+            .iter()
+            .map(|r| match r {
+                Reattached::Running(l) => format!("{}:{}", l.placement.executor, l.handle.name),
+                Reattached::Ended(Ending::Lost { reason }) => format!("lost:{reason}"),
+                Reattached::Ended(Ending::Exited(_)) => "exited".into(),
+            })
+            .collect();
+        let id = ulid::Ulid::nil();
+        assert_eq!(
+            seen,
+            [
+                format!("cluster:{id}-1"),
+                format!("local:{id}-2"),
+                "lost:executor \"gone\" is not configured on this host".to_owned(),
+                format!("cluster:{id}-4"),
+            ]
+        );
+        assert_eq!(set.layout("gone").root(), set.layout(LOCAL).root());
+        assert!(
+            ExecutorSet::new([finder("cluster")]).is_err(),
+            "local is required"
+        );
+    }
+}

@@ -238,19 +238,23 @@ impl Poller {
             };
             watched.slurm_id = Some(job.id);
             watched.phase = Some(job.phase());
-            match job.phase() {
-                Phase::Pending => say(watched, job.pending_reason()),
-                Phase::Running => {
-                    if !watched.placed {
-                        watched.placed = true;
-                        watched.progress.report(Progress::Placed(Placement {
-                            executor: self.executor.clone(),
-                            node: Some(job.nodes.clone()).filter(|n| !n.is_empty()),
-                            id: Some(job.id.to_string()),
-                        }));
-                    }
-                }
-                Phase::Ended => ended.push((name.clone(), Some((*job).clone()))),
+            let phase = job.phase();
+            if phase == Phase::Pending {
+                say(watched, job.pending_reason());
+                continue;
+            }
+            // Running, or over before a poll saw it run (a short job): it was placed if it had a
+            // node (a job cancelled while pending had none). Where is said once.
+            if !watched.placed && (phase == Phase::Running || !job.nodes.is_empty()) {
+                watched.placed = true;
+                watched.progress.report(Progress::Placed(Placement {
+                    executor: self.executor.clone(),
+                    node: Some(job.nodes.clone()).filter(|n| !n.is_empty()),
+                    id: Some(job.id.to_string()),
+                }));
+            }
+            if phase == Phase::Ended {
+                ended.push((name.clone(), Some((*job).clone())));
             }
         }
         for (name, job) in ended {

@@ -87,6 +87,14 @@ impl SlurmExecutorConfig {
                 "must be an absolute path (the same on the host and on every node)",
             ));
         }
+        for (key, path) in [("bin_dir", &self.bin_dir), ("shim_path", &self.shim_path)] {
+            if path.as_ref().is_some_and(|p| !p.is_absolute()) {
+                return Err(ConfigError::invalid(
+                    field(key),
+                    "must be an absolute path (it is used on the nodes, from the attempt's directory)",
+                ));
+            }
+        }
         if self.poll_interval.is_zero() {
             return Err(ConfigError::invalid(
                 field("poll_interval"),

@@ -200,6 +200,10 @@ gres = "gpu:1"
                 "executors.cluster.partition",
             ),
             (
+                CLUSTER.replace("partition = \"debug\"", "shim_path = \"bin/reef-shim\""),
+                "executors.cluster.shim_path: must be an absolute path",
+            ),
+            (
                 CLUSTER.replace("executor = \"cluster\"\n", ""),
                 "runners.eval.slurm: the runner's executor \"local\"",
             ),

@@ -180,13 +180,13 @@ impl SlurmExecutor {
         let mut unanswered = false;
         loop {
             if unanswered {
-                // A submit that got no answer may still have reached the controller.
+                // A submit that got no answer may still have reached the controller, and the
+                // job may even have run since: any job of this name is this attempt's.
                 match self.cli.jobs().await {
                     Ok(jobs) => {
                         self.watch.observed(&Ok(()));
-                        if let Some(job) = jobs
-                            .iter()
-                            .find(|j| j.name == name && j.phase() != Phase::Ended)
+                        if let Some(job) =
+                            jobs.iter().filter(|j| j.name == name).max_by_key(|j| j.id)
                         {
                             return Ok((job.id, job.describe()));
                         }

@@ -26,6 +26,7 @@ pub mod outcome;
 pub mod params;
 pub mod runner;
 pub mod scheduler;
+pub mod sweep;
 pub mod template;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -60,6 +60,7 @@ mod group_commit;
 mod handle;
 mod reads;
 mod retention;
+mod sweeps;
 
 pub use handle::DbHandle;
 
@@ -194,6 +195,8 @@ impl JobStore {
             db!(txn.open_table(IDEMPOTENCY))?;
             db!(txn.open_table(JOB_EVENTS))?;
             db!(txn.open_table(FINISHED))?;
+            db!(txn.open_table(sweeps::SWEEPS))?;
+            db!(txn.open_table(sweeps::SWEEP_CELLS))?;
             Ok(())
         })?;
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
@@ -303,7 +306,7 @@ impl JobStore {
         self.events.subscribe()
     }
 
-    fn publish(&self, events: &[JobEvent]) {
+    pub(crate) fn publish(&self, events: &[JobEvent]) {
         for event in events {
             // No subscriber is fine.
             let _ = self.events.send(event.clone());
@@ -359,7 +362,7 @@ pub(crate) fn apply(
 }
 
 /// Writes `changes` into `txn`, numbering their events.
-fn write_changes(
+pub(crate) fn write_changes(
     txn: &redb::WriteTransaction,
     changes: &[Change],
 ) -> Result<Vec<JobEvent>, StoreError> {
@@ -393,7 +396,7 @@ fn write_changes(
     Ok(stored)
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // Serialising these plain records cannot fail: no maps with non-string keys, no I/O.
     serde_json::to_vec(value).expect("records serialise to JSON")
 }

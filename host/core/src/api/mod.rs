@@ -6,6 +6,7 @@
 //! OpenAPI schemas of these types say the same.
 
 pub mod policy;
+pub mod sweep;
 
 use crate::job_id::JobId;
 use crate::model::{Attempt, Job};

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// Most cells of one sweep unless configured otherwise.
+pub const DEFAULT_MAX_CELLS: u64 = 10_000;
+
 /// A sweep's id: a ULID, like a job's (the same text form and ordering).
 pub type SweepId = JobId;
 

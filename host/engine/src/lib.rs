@@ -18,6 +18,7 @@ pub mod executor;
 pub mod metrics;
 pub mod service;
 pub mod supervisor;
+mod sweeps;
 pub mod trace;
 pub mod wait;
 pub mod workdir;

@@ -77,6 +77,9 @@ pub enum ServiceError {
     /// The job's state does not allow the request.
     #[error("{0}")]
     Conflict(String),
+    /// No such sweep.
+    #[error("sweep {0} does not exist")]
+    NoSweep(String),
     /// An idempotency key was reused with a different request.
     #[error("this Idempotency-Key was already used for a different request (job {0})")]
     KeyReused(JobId),
@@ -122,15 +125,17 @@ pub struct IdempotencyKey {
 
 /// The job operations of the API.
 pub struct JobService {
-    store: JobStore,
-    engine: EngineHandle,
-    runners: ArcSwap<RunnerSet>,
+    pub(crate) store: JobStore,
+    pub(crate) engine: EngineHandle,
+    pub(crate) runners: ArcSwap<RunnerSet>,
     policy: Arc<dyn Policy>,
     executors: ExecutorSet,
-    tracer: JobTracer,
+    pub(crate) tracer: JobTracer,
     ids: Mutex<ulid::Generator>,
     idempotency_ttl: std::time::Duration,
-    metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Most cells (jobs) of one sweep.
+    pub(crate) max_cells: u64,
+    pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl JobService {
@@ -151,6 +156,7 @@ impl JobService {
             tracer: JobTracer::disabled(),
             ids: Mutex::new(ulid::Generator::new()),
             idempotency_ttl: std::time::Duration::from_secs(24 * 3600),
+            max_cells: reef_core::sweep::DEFAULT_MAX_CELLS,
             metrics: None,
         }
     }
@@ -170,6 +176,12 @@ impl JobService {
     /// Replaces the runners new submits are checked against (a config reload).
     pub fn set_runners(&self, runners: Arc<RunnerSet>) {
         self.runners.store(runners);
+    }
+
+    /// Most cells (jobs) one sweep may make.
+    pub fn with_max_cells(mut self, max_cells: u64) -> Self {
+        self.max_cells = max_cells;
+        self
     }
 
     /// How long idempotency keys are remembered.
@@ -214,39 +226,14 @@ impl JobService {
         let runner = runners
             .get(&request.runner)
             .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
-        let params = crate::workdir::resolve_params(runner, &request.params)?;
-        validate_labels(&request.labels)?;
-        let tenant = request.tenant.unwrap_or_else(|| "default".to_owned());
-        validate_name("tenant", "tenant", &tenant)?;
-        let now = Timestamp::now();
-        let id = self.next_id()?;
-        let mut job = Job::queued(id, &runner.name, params, now);
-        job.labels = request.labels;
-        job.priority = request.priority.unwrap_or(0);
-        job.tenant = tenant;
-        let (decision, admit) = PolicyCall::time("admit", || {
-            let decided = self.policy.admit(&AdmitInput {
-                job: reef_policy::inputs::job(&job),
-                runner: reef_policy::inputs::runner(runner),
-                load: self.engine.status().load(),
-                now_ms: now.0,
-                seed: reef_policy::inputs::seed(),
-            });
-            (decided.answer, decided.by)
-        });
+        let (job, admit) = self.admitted_job(
+            runner,
+            &request.params,
+            request.labels,
+            request.priority,
+            request.tenant,
+        )?;
         let admitted_by = admit.by.clone();
-        match decision {
-            AdmitDecision::Reject(reason) => return Err(ServiceError::Rejected(reason)),
-            AdmitDecision::Accept(admission) => {
-                if let Some(priority) = admission.priority {
-                    job.priority = priority;
-                }
-                if let Some(tenant) = admission.tenant {
-                    job.tenant = tenant;
-                }
-                job.resources = admission.resources;
-            }
-        }
         let store = self.store.clone();
         let stored = job.clone();
         let ttl = self.idempotency_ttl;
@@ -295,7 +282,53 @@ impl JobService {
         }
     }
 
-    fn next_id(&self) -> Result<JobId, ServiceError> {
+    /// A new job of `runner`, checked and admitted as every submit is (its parameters resolved
+    /// and validated, labels and tenant checked, the policy's `admit` applied), not yet stored;
+    /// with the timed admission.
+    pub(crate) fn admitted_job(
+        &self,
+        runner: &reef_core::runner::RunnerSpec,
+        params: &serde_json::Map<String, serde_json::Value>,
+        labels: BTreeMap<String, String>,
+        priority: Option<i32>,
+        tenant: Option<String>,
+    ) -> Result<(Job, PolicyCall), ServiceError> {
+        let params = crate::workdir::resolve_params(runner, params)?;
+        validate_labels(&labels)?;
+        let tenant = tenant.unwrap_or_else(|| "default".to_owned());
+        validate_name("tenant", "tenant", &tenant)?;
+        let now = Timestamp::now();
+        let id = self.next_id()?;
+        let mut job = Job::queued(id, &runner.name, params, now);
+        job.labels = labels;
+        job.priority = priority.unwrap_or(0);
+        job.tenant = tenant;
+        let (decision, admit) = PolicyCall::time("admit", || {
+            let decided = self.policy.admit(&AdmitInput {
+                job: reef_policy::inputs::job(&job),
+                runner: reef_policy::inputs::runner(runner),
+                load: self.engine.status().load(),
+                now_ms: now.0,
+                seed: reef_policy::inputs::seed(),
+            });
+            (decided.answer, decided.by)
+        });
+        match decision {
+            AdmitDecision::Reject(reason) => return Err(ServiceError::Rejected(reason)),
+            AdmitDecision::Accept(admission) => {
+                if let Some(priority) = admission.priority {
+                    job.priority = priority;
+                }
+                if let Some(tenant) = admission.tenant {
+                    job.tenant = tenant;
+                }
+                job.resources = admission.resources;
+            }
+        }
+        Ok((job, admit))
+    }
+
+    pub(crate) fn next_id(&self) -> Result<JobId, ServiceError> {
         let mut ids = self.ids.lock().map_err(|_| ServiceError::Stopping)?;
         // The generator is monotonic within a millisecond, so ids order jobs by submission.
         ids.generate().map(JobId::from).map_err(|_| {

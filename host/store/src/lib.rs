@@ -65,6 +65,7 @@ mod sweeps;
 pub use handle::DbHandle;
 
 pub use retention::RetentionRule;
+pub use sweeps::SweepCell;
 
 use group_commit::{GroupCommitter, Op};
 

@@ -6,8 +6,22 @@ use crate::handle::db;
 use redb::TableDefinition;
 use reef_core::job_id::JobId;
 use reef_core::lifecycle::JobEvent;
-use reef_core::model::Job;
+use reef_core::model::{Attempt, Job};
 use reef_core::sweep::{Sweep, SweepId};
+
+/// One cell of a sweep as stored now: its job (gone once retention deleted it) and the job's
+/// first and latest attempts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepCell {
+    /// The cell's job id.
+    pub job_id: JobId,
+    /// The job, unless retention has deleted it.
+    pub job: Option<Job>,
+    /// Its first attempt, if one started.
+    pub first: Option<Attempt>,
+    /// Its latest attempt, if one started.
+    pub latest: Option<Attempt>,
+}
 
 /// Sweep id → the sweep (JSON).
 pub(crate) const SWEEPS: TableDefinition<&str, &[u8]> = TableDefinition::new("sweeps");
@@ -72,6 +86,44 @@ impl JobStore {
                     serde_json::from_value(text).map_err(|source| StoreError::Decode {
                         key: format!("{id}/cells"),
                         source,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Every cell of sweep `id` with its job and attempts, in one snapshot.
+    pub fn sweep_cells(&self, id: &SweepId) -> Result<Vec<SweepCell>, StoreError> {
+        let ids = self.sweep_jobs(id)?;
+        self.db.read(|txn| {
+            let jobs = db(txn.open_table(super::JOBS))?;
+            let attempts = db(txn.open_table(super::ATTEMPTS))?;
+            let attempt = |job: &JobId, n: u32| -> Result<Option<Attempt>, StoreError> {
+                db(attempts.get((job.as_str(), n)))?
+                    .map(|v| decode(&format!("{job}/{n}"), v.value()))
+                    .transpose()
+            };
+            ids.into_iter()
+                .map(|job_id| {
+                    let job: Option<Job> = db(jobs.get(job_id.as_str()))?
+                        .map(|v| decode(job_id.as_str(), v.value()))
+                        .transpose()?;
+                    let count = job.as_ref().map_or(0, |j| j.attempt_count);
+                    let first = if count > 0 {
+                        attempt(&job_id, 1)?
+                    } else {
+                        None
+                    };
+                    let latest = if count > 1 {
+                        attempt(&job_id, count)?
+                    } else {
+                        first.clone()
+                    };
+                    Ok(SweepCell {
+                        job_id,
+                        job,
+                        first,
+                        latest,
                     })
                 })
                 .collect()

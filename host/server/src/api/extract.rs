@@ -123,6 +123,25 @@ where
     }
 }
 
+/// A sweep id from the path (`/v1/sweeps/{id}`). Text that is not a sweep id names no sweep:
+/// 404, as an id that was never issued.
+#[derive(Debug, Clone)]
+pub struct SweepPath(pub reef_core::sweep::SweepId);
+
+impl<S> FromRequestParts<S> for SweepPath
+where
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        let Path(text) = Path::<String>::from_request_parts(parts, state).await?;
+        JobId::parse(&text)
+            .map(Self)
+            .map_err(|_| ServiceError::NoSweep(text).into())
+    }
+}
+
 fn path_problem(rejection: &PathRejection) -> Problem {
     match rejection {
         PathRejection::FailedToDeserializePathParams(inner) => Problem::new(

@@ -10,6 +10,7 @@ pub mod openapi;
 mod openapi_finish;
 mod policies;
 pub mod problem;
+mod sweeps;
 #[cfg(test)]
 mod tests;
 
@@ -92,10 +93,12 @@ pub(crate) fn declared(max_upload: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::events))
         .routes(routes!(events::stream))
         .routes(routes!(jobs::runners))
+        .routes(routes!(sweeps::get))
         .routes(routes!(policies::list))
         .routes(routes!(policies::show));
     let submit = OpenApiRouter::default()
         .routes(routes!(jobs::submit))
+        .routes(routes!(sweeps::submit))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(invoke::invoke));

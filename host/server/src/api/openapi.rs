@@ -28,6 +28,7 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     components(schemas(Problem)),
     tags(
         (name = "jobs", description = "Submit, follow, cancel and retry jobs."),
+        (name = "sweeps", description = "A runner over every combination of parameter values, as jobs."),
         (name = "runners", description = "The configured runners, and synchronous invocation."),
         (name = "policies", description = "Policy versions: upload, activation, trials."),
         (name = "config", description = "Applying the config file of a running host."),

@@ -93,6 +93,15 @@ pub struct InvalidQuery(pub Problem);
 )]
 pub struct NoSuchJob(pub Problem);
 
+/// 404 on a sweep id that names no sweep.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such sweep.",
+    content_type = "application/problem+json"
+)]
+pub struct NoSuchSweep(pub Problem);
+
 /// 404 on a runner name that names no configured runner.
 #[derive(utoipa::IntoResponses)]
 #[response(
@@ -178,6 +187,7 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
             ServiceError::NoJob(_) => (StatusCode::NOT_FOUND, "no-such-job"),
+            ServiceError::NoSweep(_) => (StatusCode::NOT_FOUND, "no-such-sweep"),
             ServiceError::NotAvailable(_) => (StatusCode::NOT_FOUND, "not-available"),
             ServiceError::Store(_) => (StatusCode::SERVICE_UNAVAILABLE, "store-unavailable"),
             ServiceError::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping"),

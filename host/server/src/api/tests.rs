@@ -297,3 +297,71 @@ async fn scopes_gate_every_route() {
     assert_eq!(document.status, StatusCode::OK);
     assert!(document.body["paths"]["/v1/jobs"].is_object());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_is_created_whole_or_not_at_all_and_shown_with_its_progress() {
+    let api = TestApi::start("").await;
+    let answer = api
+        .post(
+            "/v1/sweeps",
+            json!({"runner": "demo", "matrix": {"n": ["1", "2", 3]}, "labels": {"team": "eval"}}),
+            None,
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.body);
+    let id = answer.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(answer.headers[header::LOCATION], format!("/v1/sweeps/{id}"));
+    assert_eq!(answer.body["cells"], 3);
+    // Every job carries the sweep's label and the sweep's own labels.
+    let page = api
+        .get(&format!("/v1/jobs?label=reef.sweep={id}"), None)
+        .await;
+    let jobs = page.body["jobs"].as_array().cloned().unwrap_or_default();
+    let mut ns: Vec<&str> = jobs
+        .iter()
+        .filter_map(|j| j["params"]["n"].as_str())
+        .collect();
+    ns.sort();
+    assert_eq!(ns, ["1", "2", "3"]);
+    assert!(jobs.iter().all(|j| j["labels"]["team"] == "eval"));
+    let shown = api.get(&format!("/v1/sweeps/{id}"), None).await;
+    assert_eq!(shown.status, StatusCode::OK, "{}", shown.body);
+    assert_eq!(shown.body["progress"]["total"], 3);
+    let counted: u64 = shown.body["progress"]["states"]
+        .as_object()
+        .map(|s| s.values().filter_map(Value::as_u64).sum())
+        .unwrap_or(0);
+    assert_eq!(counted, 3, "{}", shown.body);
+
+    // One refused cell refuses the sweep, naming the cell; nothing is written.
+    let before = api.get("/v1/jobs", None).await.body["jobs"]
+        .as_array()
+        .map_or(0, Vec::len);
+    api.post(
+        "/v1/sweeps",
+        json!({"runner": "demo", "matrix": {"n": ["4", "x"]}}),
+        None,
+    )
+    .await
+    .problem(StatusCode::UNPROCESSABLE_ENTITY, "cell n=\"x\"");
+    api.post(
+        "/v1/sweeps",
+        json!({"runner": "demo", "matrix": {"n": ["4", "4"]}}),
+        None,
+    )
+    .await
+    .problem(StatusCode::UNPROCESSABLE_ENTITY, "appears more than once");
+    api.post("/v1/sweeps", json!({"runner": "demo", "matrix": {}}), None)
+        .await
+        .problem(StatusCode::UNPROCESSABLE_ENTITY, "at least one parameter");
+    let after = api.get("/v1/jobs", None).await.body["jobs"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(before, after);
+    api.get("/v1/sweeps/01J0000000000000000000000Z", None)
+        .await
+        .problem(StatusCode::NOT_FOUND, "does not exist");
+    api.get("/v1/sweeps/not-a-sweep", None)
+        .await
+        .problem(StatusCode::NOT_FOUND, "not-a-sweep");
+}

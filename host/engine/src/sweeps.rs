@@ -1,0 +1,117 @@
+//! Sweeps in [`JobService`]: a matrix submitted as its jobs in one transaction, and a sweep
+//! shown with how far its jobs have come.
+
+use crate::service::{JobService, ServiceError};
+use reef_core::api::sweep::{SweepRequest, SweepView};
+use reef_core::sweep::{SWEEP_LABEL, Sweep, SweepId, SweepProgress};
+use reef_core::time::Timestamp;
+use serde_json::{Map, Value};
+
+impl JobService {
+    /// Creates a job for every cell of `request`'s matrix, each checked and admitted as a
+    /// single submit is, and stores them with the sweep in one durable transaction. Nothing is
+    /// written when any cell is refused; the error names the cell.
+    pub async fn submit_sweep(&self, request: SweepRequest) -> Result<Sweep, ServiceError> {
+        if self.engine.status().stopping() {
+            return Err(ServiceError::Stopping);
+        }
+        let started = std::time::SystemTime::now();
+        let runners = self.runners.load_full();
+        let runner = runners
+            .get(&request.runner)
+            .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
+        let cells = reef_core::sweep::cells(&request.matrix, &request.params, self.max_cells)
+            .map_err(|e| ServiceError::InvalidField {
+                field: "matrix".into(),
+                message: e.to_string(),
+            })?;
+        let id: SweepId = self.next_id()?;
+        let mut labels = request.labels.clone();
+        labels.insert(SWEEP_LABEL.to_owned(), id.to_string());
+        let mut jobs = Vec::with_capacity(cells.len());
+        let mut admissions = Vec::with_capacity(cells.len());
+        for cell in &cells {
+            let (job, admit) = self
+                .admitted_job(
+                    runner,
+                    cell,
+                    labels.clone(),
+                    request.priority,
+                    request.tenant.clone(),
+                )
+                .map_err(|error| in_cell(&request.matrix, cell, error))?;
+            jobs.push((job, Some(admit.by.clone())));
+            admissions.push(admit);
+        }
+        let sweep = Sweep {
+            id,
+            runner: runner.name.clone(),
+            matrix: request.matrix,
+            params: request.params,
+            labels: request.labels,
+            created_at: Timestamp::now(),
+            cells: jobs.len() as u32,
+        };
+        let (store, stored, record) = (self.store.clone(), jobs.clone(), sweep.clone());
+        tokio::task::spawn_blocking(move || store.insert_sweep(&record, &stored))
+            .await
+            .map_err(|_| ServiceError::Stopping)??;
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .jobs_submitted
+                .get_or_create(&crate::metrics::RunnerLabel {
+                    runner: sweep.runner.clone(),
+                })
+                .inc_by(jobs.len() as u64);
+        }
+        for ((job, _), admit) in jobs.into_iter().zip(&admissions) {
+            self.tracer.submitted(&job, started, admit);
+            self.engine.submitted(job);
+        }
+        Ok(sweep)
+    }
+
+    /// A sweep with its jobs counted by state.
+    pub async fn sweep(&self, id: &SweepId) -> Result<SweepView, ServiceError> {
+        let store = self.store.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let sweep = store
+                .find_sweep(&id)?
+                .ok_or_else(|| ServiceError::NoSweep(id.to_string()))?;
+            let mut progress = SweepProgress::default();
+            for cell in store.sweep_cells(&id)? {
+                if let Some(job) = &cell.job {
+                    let started = cell.first.as_ref().map(|a| a.started_at);
+                    progress.count(job.state, job.updated_at, started);
+                }
+            }
+            Ok(SweepView {
+                sweep,
+                progress: progress.settle(),
+            })
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+}
+
+/// `error` of one cell, saying which cell (its swept values).
+fn in_cell(
+    matrix: &reef_core::sweep::Matrix,
+    cell: &Map<String, Value>,
+    error: ServiceError,
+) -> ServiceError {
+    let which: Vec<String> = matrix
+        .keys()
+        .filter_map(|param| cell.get(param).map(|v| format!("{param}={v}")))
+        .collect();
+    let which = which.join(", ");
+    match error {
+        ServiceError::Rejected(reason) => ServiceError::Rejected(format!("cell {which}: {reason}")),
+        other => ServiceError::InvalidField {
+            field: other.field().unwrap_or_else(|| "matrix".into()),
+            message: format!("cell {which}: {other}"),
+        },
+    }
+}

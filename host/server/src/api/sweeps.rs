@@ -1,0 +1,59 @@
+//! Sweep handlers: parse, call [`reef_engine::service::JobService`], format.
+
+use super::AppState;
+use super::extract::{Json, SweepPath};
+use super::problem::{BodyTooLarge, NoSuchSweep, Problem, UnknownRunner};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use reef_core::api::sweep::{SweepRequest, SweepView};
+use reef_core::sweep::Sweep;
+
+/// `POST /v1/sweeps`
+#[utoipa::path(
+    post,
+    path = "/v1/sweeps",
+    operation_id = "submit_sweep",
+    tag = "sweeps",
+    request_body = SweepRequest,
+    responses(
+        (status = 201, description = "The sweep, once it and every job of it are durable.", body = Sweep,
+            headers(("location" = String, description = "`/v1/sweeps/{id}`"))),
+        (status = 400, description = "Malformed JSON.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "The body was not sent with `Content-Type: application/json`.", body = Problem, content_type = "application/problem+json"),
+        UnknownRunner,
+        BodyTooLarge,
+        (status = 422, description = "The matrix (empty, repeated values, over the cell limit) or a cell (a parameter, label or tenant, or the policy) was refused; nothing was created.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn submit(
+    State(state): State<AppState>,
+    Json(request): Json<SweepRequest>,
+) -> Result<Response, Problem> {
+    let sweep = state.jobs.submit_sweep(request).await?;
+    let location = format!("/v1/sweeps/{}", sweep.id);
+    let mut response = (StatusCode::CREATED, Json(sweep)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// `GET /v1/sweeps/{id}`
+#[utoipa::path(
+    get,
+    path = "/v1/sweeps/{id}",
+    operation_id = "get_sweep",
+    tag = "sweeps",
+    params(("id" = String, Path, description = "Sweep id")),
+    responses(
+        (status = 200, description = "The sweep with its jobs counted by state.", body = SweepView),
+        NoSuchSweep,
+    ),
+)]
+pub async fn get(
+    State(state): State<AppState>,
+    SweepPath(id): SweepPath,
+) -> Result<Json<SweepView>, Problem> {
+    Ok(Json(state.jobs.sweep(&id).await?))
+}

@@ -19,6 +19,7 @@ const SECTIONS: &[&str] = &[
     "resources",
     "policy",
     "retention",
+    "sweeps",
     "telemetry",
 ];
 

@@ -236,6 +236,7 @@ async fn serve(
     let jobs = Arc::new(
         JobService::new(store, engine, runners.clone(), policy, executors)
             .with_idempotency_ttl(config.server.idempotency_ttl)
+            .with_max_cells(config.sweeps.max_cells)
             .with_metrics(metrics.clone())
             .with_tracer(telemetry.jobs()),
     );

@@ -94,6 +94,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// How long finished jobs are kept.
     pub retention: RetentionConfig,
+    /// Limits of sweeps (`POST /v1/sweeps`).
+    pub sweeps: SweepsConfig,
     /// Logs and traces of the host itself.
     pub telemetry: TelemetryConfig,
 }
@@ -135,6 +137,23 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `[sweeps]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct SweepsConfig {
+    /// Most jobs one sweep may create (the product of its matrix); a larger matrix is refused
+    /// with 422 before anything is written.
+    pub max_cells: u64,
+}
+
+impl Default for SweepsConfig {
+    fn default() -> Self {
+        Self {
+            max_cells: crate::sweep::DEFAULT_MAX_CELLS,
+        }
+    }
 }
 
 /// `[retention]`

@@ -19,6 +19,7 @@ impl Config {
                 u64::from(self.scheduler.candidate_window),
             ),
             ("retention.batch", self.retention.batch as u64),
+            ("sweeps.max_cells", self.sweeps.max_cells),
             (
                 "logs.max_bytes_per_stream",
                 self.logs.max_bytes_per_stream.as_u64(),

@@ -107,13 +107,10 @@ impl TestApi {
         })
         .await
         .unwrap();
-        let jobs = Arc::new(JobService::new(
-            store,
-            engine.clone(),
-            runners,
-            slots.policy(),
-            executors,
-        ));
+        let jobs = Arc::new(
+            JobService::new(store, engine.clone(), runners, slots.policy(), executors)
+                .with_max_cells(config.sweeps.max_cells),
+        );
         let auth = Arc::new(ArcSwap::from_pointee(
             Authenticator::from_config(&config.auth, |_| None).unwrap(),
         ));
@@ -364,4 +361,27 @@ async fn a_sweep_is_created_whole_or_not_at_all_and_shown_with_its_progress() {
     api.get("/v1/sweeps/not-a-sweep", None)
         .await
         .problem(StatusCode::NOT_FOUND, "not-a-sweep");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_matrix_over_the_configured_cell_limit_is_refused_naming_it() {
+    let api = TestApi::start("[sweeps]\nmax_cells = 2\n").await;
+    api.post(
+        "/v1/sweeps",
+        json!({"runner": "demo", "matrix": {"n": ["1", "2", "3"]}}),
+        None,
+    )
+    .await
+    .problem(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "over the limit of 2 (sweeps.max_cells)",
+    );
+    let fits = api
+        .post(
+            "/v1/sweeps",
+            json!({"runner": "demo", "matrix": {"n": ["1", "2"]}}),
+            None,
+        )
+        .await;
+    assert_eq!(fits.status, StatusCode::CREATED, "{}", fits.body);
 }

@@ -2,7 +2,8 @@
 //! shown with how far its jobs have come.
 
 use crate::service::{JobService, ServiceError};
-use reef_core::api::sweep::{SweepRequest, SweepView};
+use reef_core::api::sweep::{SweepPage, SweepRequest, SweepView};
+use reef_core::api::{DEFAULT_PAGE, MAX_PAGE};
 use reef_core::sweep::{SWEEP_LABEL, Sweep, SweepId, SweepProgress};
 use reef_core::time::Timestamp;
 use serde_json::{Map, Value};
@@ -69,6 +70,35 @@ impl JobService {
             self.engine.submitted(job);
         }
         Ok(sweep)
+    }
+
+    /// Up to `limit` sweeps (default 50), newest first, after `cursor`.
+    pub async fn sweeps(
+        &self,
+        limit: Option<usize>,
+        cursor: Option<String>,
+    ) -> Result<SweepPage, ServiceError> {
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ServiceError::InvalidQuery(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let cursor = match cursor {
+            Some(cursor) => Some(SweepId::parse(&cursor).map_err(|_| {
+                ServiceError::InvalidQuery(format!("cursor {cursor:?} is not a sweep id"))
+            })?),
+            None => None,
+        };
+        let store = self.store.clone();
+        let (sweeps, next_cursor) =
+            tokio::task::spawn_blocking(move || store.list_sweeps(limit, cursor.as_deref()))
+                .await
+                .map_err(|_| ServiceError::Stopping)??;
+        Ok(SweepPage {
+            sweeps,
+            next_cursor,
+        })
     }
 
     /// A sweep with its jobs counted by state.

@@ -39,3 +39,12 @@ pub struct SweepView {
     /// Its jobs by state.
     pub progress: SweepProgress,
 }
+
+/// One page of `GET /v1/sweeps`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SweepPage {
+    /// The sweeps, newest first.
+    pub sweeps: Vec<Sweep>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<crate::sweep::SweepId>,
+}

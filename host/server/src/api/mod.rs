@@ -93,6 +93,7 @@ pub(crate) fn declared(max_upload: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::events))
         .routes(routes!(events::stream))
         .routes(routes!(jobs::runners))
+        .routes(routes!(sweeps::list))
         .routes(routes!(sweeps::get))
         .routes(routes!(policies::list))
         .routes(routes!(policies::show));

@@ -1,13 +1,14 @@
 //! Sweep handlers: parse, call [`reef_engine::service::JobService`], format.
 
 use super::AppState;
-use super::extract::{Json, SweepPath};
+use super::extract::{Json, Query, SweepPath};
 use super::problem::{BodyTooLarge, NoSuchSweep, Problem, UnknownRunner};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reef_core::api::sweep::{SweepRequest, SweepView};
+use reef_core::api::sweep::{SweepPage, SweepRequest, SweepView};
 use reef_core::sweep::Sweep;
+use serde::Deserialize;
 
 /// `POST /v1/sweeps`
 #[utoipa::path(
@@ -37,6 +38,38 @@ pub async fn submit(
         response.headers_mut().insert(header::LOCATION, value);
     }
     Ok(response)
+}
+
+/// Query of `GET /v1/sweeps`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1 to 1000 (default 50).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page (a sweep id).
+    #[param(pattern = r"^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$")]
+    cursor: Option<String>,
+}
+
+/// `GET /v1/sweeps`
+#[utoipa::path(
+    get,
+    path = "/v1/sweeps",
+    operation_id = "list_sweeps",
+    tag = "sweeps",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of sweeps, newest first.", body = SweepPage),
+        (status = 400, description = "An unknown query parameter, or a limit or cursor that does not parse or is out of range.", body = Problem, content_type = "application/problem+json"),
+    ),
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Query(p): Query<ListParams>,
+) -> Result<Json<SweepPage>, Problem> {
+    Ok(Json(state.jobs.sweeps(p.limit, p.cursor).await?))
 }
 
 /// `GET /v1/sweeps/{id}`

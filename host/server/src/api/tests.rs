@@ -329,6 +329,16 @@ async fn a_sweep_is_created_whole_or_not_at_all_and_shown_with_its_progress() {
         .map(|s| s.values().filter_map(Value::as_u64).sum())
         .unwrap_or(0);
     assert_eq!(counted, 3, "{}", shown.body);
+    let listed = api.get("/v1/sweeps?limit=1", None).await;
+    assert_eq!(
+        listed.body["sweeps"][0]["id"],
+        id.as_str(),
+        "{}",
+        listed.body
+    );
+    api.get("/v1/sweeps?cursor=nope", None)
+        .await
+        .problem(StatusCode::BAD_REQUEST, "not a sweep id");
 
     // One refused cell refuses the sweep, naming the cell; nothing is written.
     let before = api.get("/v1/jobs", None).await.body["jobs"]

@@ -82,6 +82,7 @@ schemathesis.openapi.media_type("application/wasm", wasm_bodies())
 # should state, and this check reports it.
 SEMANTIC_422 = {
     "invalid-param",
+    "invalid-matrix",
     "rejected",
     "idempotency-key-reused",
     "policy-rejected",

@@ -77,6 +77,15 @@ pub enum ServiceError {
     /// The job's state does not allow the request.
     #[error("{0}")]
     Conflict(String),
+    /// A sweep's matrix, or one of its cells, was refused for a reason no schema states (the
+    /// cell limit, a parameter both swept and fixed, a value the runner refuses).
+    #[error("{message}")]
+    InvalidMatrix {
+        /// Where it is (`matrix`, or the parameter a cell's value was refused for).
+        field: String,
+        /// What is wrong, naming the cell.
+        message: String,
+    },
     /// No such sweep.
     #[error("sweep {0} does not exist")]
     NoSweep(String),
@@ -90,7 +99,9 @@ impl ServiceError {
     pub fn field(&self) -> Option<String> {
         match self {
             Self::Param(e) => Some(format!("params.{}", e.param())),
-            Self::InvalidField { field, .. } => Some(field.clone()),
+            Self::InvalidField { field, .. } | Self::InvalidMatrix { field, .. } => {
+                Some(field.clone())
+            }
             _ => None,
         }
     }

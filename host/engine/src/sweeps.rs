@@ -2,7 +2,7 @@
 //! shown with how far its jobs have come.
 
 use crate::service::{JobService, ServiceError};
-use reef_core::api::sweep::{SweepPage, SweepRequest, SweepView};
+use reef_core::api::sweep::{GridAxis, GridCell, SweepGrid, SweepPage, SweepRequest, SweepView};
 use reef_core::api::{DEFAULT_PAGE, MAX_PAGE};
 use reef_core::sweep::{SWEEP_LABEL, Sweep, SweepId, SweepProgress};
 use reef_core::time::Timestamp;
@@ -22,7 +22,7 @@ impl JobService {
             .get(&request.runner)
             .ok_or_else(|| ServiceError::UnknownRunner(request.runner.clone()))?;
         let cells = reef_core::sweep::cells(&request.matrix, &request.params, self.max_cells)
-            .map_err(|e| ServiceError::InvalidField {
+            .map_err(|e| ServiceError::InvalidMatrix {
                 field: "matrix".into(),
                 message: e.to_string(),
             })?;
@@ -126,6 +126,111 @@ impl JobService {
     }
 }
 
+impl JobService {
+    /// Sweep `id` as a grid: `rows` down the side and `cols` across (by default its first and
+    /// second parameters, in name order), each cell its job and that job's latest attempt.
+    pub async fn sweep_grid(
+        &self,
+        id: &SweepId,
+        rows: Option<String>,
+        cols: Option<String>,
+    ) -> Result<SweepGrid, ServiceError> {
+        let store = self.store.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || {
+            let sweep = store
+                .find_sweep(&id)?
+                .ok_or_else(|| ServiceError::NoSweep(id.to_string()))?;
+            let (rows, cols) = grid_axes(&sweep, rows, cols)?;
+            // The cells in the order they were created, each with its swept values.
+            let combos = reef_core::sweep::cells(&sweep.matrix, &Map::new(), u64::MAX)
+                .map_err(|e| ServiceError::Invalid(e.to_string()))?;
+            let width = cols.as_ref().map_or(1, |c| c.values.len());
+            let mut cells = vec![vec![None; width]; rows.values.len()];
+            for (combo, cell) in combos.iter().zip(store.sweep_cells(&id)?) {
+                let at = |axis: &GridAxis| {
+                    combo
+                        .get(&axis.param)
+                        .and_then(|v| axis.values.iter().position(|a| a == v))
+                };
+                let (Some(r), Some(c)) = (at(&rows), cols.as_ref().map_or(Some(0), at)) else {
+                    continue;
+                };
+                cells[r][c] = Some(grid_cell(cell));
+            }
+            Ok(SweepGrid {
+                sweep: id,
+                rows,
+                cols,
+                cells,
+            })
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?
+    }
+}
+
+/// The grid's axes: the parameters asked for (or the matrix's first two), each a parameter of
+/// the matrix, and together all of them.
+fn grid_axes(
+    sweep: &Sweep,
+    rows: Option<String>,
+    cols: Option<String>,
+) -> Result<(GridAxis, Option<GridAxis>), ServiceError> {
+    let mut params = sweep.matrix.keys();
+    let rows = rows.or_else(|| params.next().cloned());
+    let cols = cols.or_else(|| params.find(|p| Some(*p) != rows.as_ref()).cloned());
+    let axis = |param: &str| {
+        sweep
+            .matrix
+            .get(param)
+            .map(|values| GridAxis {
+                param: param.to_owned(),
+                values: values.clone(),
+            })
+            .ok_or_else(|| {
+                let known: Vec<&str> = sweep.matrix.keys().map(String::as_str).collect();
+                ServiceError::InvalidQuery(format!(
+                    "{param:?} is not a parameter of this sweep's matrix ({})",
+                    known.join(", ")
+                ))
+            })
+    };
+    let rows = axis(rows.as_deref().unwrap_or_default())?;
+    let cols = cols.as_deref().map(axis).transpose()?;
+    if cols.as_ref().is_some_and(|c| c.param == rows.param) {
+        return Err(ServiceError::InvalidQuery(
+            "rows and cols must be two different parameters".into(),
+        ));
+    }
+    let shown = [Some(&rows.param), cols.as_ref().map(|c| &c.param)];
+    if let Some(other) = sweep.matrix.keys().find(|p| !shown.contains(&Some(*p))) {
+        return Err(ServiceError::InvalidQuery(format!(
+            "the matrix also sweeps {other:?}; a grid shows two of its parameters"
+        )));
+    }
+    Ok((rows, cols))
+}
+
+/// A cell as the grid shows it.
+fn grid_cell(cell: reef_store::SweepCell) -> GridCell {
+    let latest = cell.latest.as_ref();
+    GridCell {
+        job_id: cell.job_id,
+        state: cell
+            .job
+            .as_ref()
+            .map_or_else(|| "deleted".to_owned(), |j| j.state.as_str().to_owned()),
+        attempts: cell.job.as_ref().map_or(0, |j| j.attempt_count),
+        duration_ms: latest.and_then(|a| {
+            a.ended_at
+                .map(|end| end.since(a.started_at).as_millis() as u64)
+        }),
+        score: latest.and_then(|a| a.score),
+        success: latest.and_then(|a| a.success),
+    }
+}
+
 /// `error` of one cell, saying which cell (its swept values).
 fn in_cell(
     matrix: &reef_core::sweep::Matrix,
@@ -139,7 +244,7 @@ fn in_cell(
     let which = which.join(", ");
     match error {
         ServiceError::Rejected(reason) => ServiceError::Rejected(format!("cell {which}: {reason}")),
-        other => ServiceError::InvalidField {
+        other => ServiceError::InvalidMatrix {
             field: other.field().unwrap_or_else(|| "matrix".into()),
             message: format!("cell {which}: {other}"),
         },

@@ -128,6 +128,27 @@ pub fn params_schema() -> Object {
         .build()
 }
 
+/// The schema of a sweep's `matrix`: at least one parameter, each with a list of distinct
+/// values as a submit's `params` takes them.
+pub fn matrix_schema() -> Object {
+    let scalar = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
+    let value = OneOfBuilder::new()
+        .item(scalar(Type::String))
+        .item(scalar(Type::Number))
+        .item(scalar(Type::Boolean))
+        .build();
+    let values = utoipa::openapi::schema::ArrayBuilder::new()
+        .items(RefOr::T(Schema::OneOf(value)))
+        .min_items(Some(1))
+        .unique_items(true)
+        .build();
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(RefOr::T(Schema::Array(values))))
+        .min_properties(Some(1))
+        .build()
+}
+
 /// The schema of a submit's `labels`, with the rules the server enforces.
 pub fn labels_schema() -> Object {
     let value = ObjectBuilder::new()

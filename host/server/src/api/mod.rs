@@ -95,6 +95,7 @@ pub(crate) fn declared(max_upload: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::runners))
         .routes(routes!(sweeps::list))
         .routes(routes!(sweeps::get))
+        .routes(routes!(sweeps::grid))
         .routes(routes!(policies::list))
         .routes(routes!(policies::show));
     let submit = OpenApiRouter::default()

@@ -186,6 +186,9 @@ impl From<ServiceError> for Problem {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid-request")
             }
             ServiceError::Rejected(_) => (StatusCode::UNPROCESSABLE_ENTITY, "rejected"),
+            ServiceError::InvalidMatrix { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid-matrix")
+            }
             ServiceError::NoJob(_) => (StatusCode::NOT_FOUND, "no-such-job"),
             ServiceError::NoSweep(_) => (StatusCode::NOT_FOUND, "no-such-sweep"),
             ServiceError::NotAvailable(_) => (StatusCode::NOT_FOUND, "not-available"),

@@ -6,7 +6,7 @@ use super::problem::{BodyTooLarge, NoSuchSweep, Problem, UnknownRunner};
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reef_core::api::sweep::{SweepPage, SweepRequest, SweepView};
+use reef_core::api::sweep::{SweepGrid, SweepPage, SweepRequest, SweepView};
 use reef_core::sweep::Sweep;
 use serde::Deserialize;
 
@@ -89,4 +89,59 @@ pub async fn get(
     SweepPath(id): SweepPath,
 ) -> Result<Json<SweepView>, Problem> {
     Ok(Json(state.jobs.sweep(&id).await?))
+}
+
+/// Query of `GET /v1/sweeps/{id}/grid`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GridParams {
+    /// The parameter down the side (default: the matrix's first, in name order).
+    rows: Option<String>,
+    /// The parameter across the top (default: the matrix's other one, if any).
+    cols: Option<String>,
+    /// `json` (default) or `csv` (one line per cell).
+    #[param(pattern = "^(json|csv)$")]
+    format: Option<String>,
+}
+
+/// `GET /v1/sweeps/{id}/grid`
+#[utoipa::path(
+    get,
+    path = "/v1/sweeps/{id}/grid",
+    operation_id = "sweep_grid",
+    tag = "sweeps",
+    params(("id" = String, Path, description = "Sweep id"), GridParams),
+    responses(
+        (status = 200, description = "The sweep's cells by row and column, each its job's state and latest attempt.",
+            content((SweepGrid = "application/json"), (String = "text/csv"))),
+        (status = 400, description = "An unknown query parameter or format, or rows/cols that are not the matrix's parameters.", body = Problem, content_type = "application/problem+json"),
+        NoSuchSweep,
+    ),
+)]
+pub async fn grid(
+    State(state): State<AppState>,
+    SweepPath(id): SweepPath,
+    Query(p): Query<GridParams>,
+) -> Result<Response, Problem> {
+    let csv = match p.format.as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(reef_engine::service::ServiceError::InvalidQuery(format!(
+                "format {other:?} is not json or csv"
+            ))
+            .into());
+        }
+    };
+    let grid = state.jobs.sweep_grid(&id, p.rows, p.cols).await?;
+    Ok(if csv {
+        (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8")],
+            grid.to_csv(),
+        )
+            .into_response()
+    } else {
+        Json(grid).into_response()
+    })
 }

@@ -395,3 +395,62 @@ async fn a_matrix_over_the_configured_cell_limit_is_refused_naming_it() {
         .await;
     assert_eq!(fits.status, StatusCode::CREATED, "{}", fits.body);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sweep_grid_has_a_cell_per_combination_as_json_or_csv() {
+    let api = TestApi::start("params.m = { default = \"a\" }\n").await;
+    let created = api
+        .post(
+            "/v1/sweeps",
+            json!({"runner": "demo", "matrix": {"n": ["1", "2", "3"], "m": ["a", "b"]}}),
+            None,
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    let grid = api
+        .get(&format!("/v1/sweeps/{id}/grid?rows=n&cols=m"), None)
+        .await;
+    assert_eq!(grid.status, StatusCode::OK, "{}", grid.body);
+    assert_eq!(grid.body["rows"]["values"], json!(["1", "2", "3"]));
+    assert_eq!(grid.body["cols"]["values"], json!(["a", "b"]));
+    let cells = grid.body["cells"].as_array().cloned().unwrap_or_default();
+    assert_eq!(cells.len(), 3);
+    // Each cell is the job of its own combination.
+    for (r, n) in ["1", "2", "3"].iter().enumerate() {
+        for (c, m) in ["a", "b"].iter().enumerate() {
+            let job_id = cells[r][c]["job_id"].as_str().expect("a cell");
+            let job = api.get(&format!("/v1/jobs/{job_id}"), None).await;
+            assert_eq!(job.body["params"], json!({"n": n, "m": m}), "{r},{c}");
+        }
+    }
+    // By default the matrix's parameters in name order: `m` down, `n` across.
+    let default = api.get(&format!("/v1/sweeps/{id}/grid"), None).await;
+    assert_eq!(default.body["rows"]["param"], "m");
+    assert_eq!(default.body["cols"]["param"], "n");
+    let request = Request::get(format!("/v1/sweeps/{id}/grid?rows=n&cols=m&format=csv"))
+        .body(Body::empty())
+        .unwrap();
+    let response = api.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "text/csv; charset=utf-8"
+    );
+    let csv = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let csv = String::from_utf8_lossy(&csv).into_owned();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 7, "{csv}");
+    assert!(lines[0].starts_with("n,m,job_id,state"), "{csv}");
+    assert!(lines[1].starts_with("1,a,"), "{csv}");
+    for bad in ["rows=zzz", "rows=n&cols=n", "format=xml", "rows=n&colz=m"] {
+        let answer = api.get(&format!("/v1/sweeps/{id}/grid?{bad}"), None).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            answer.body
+        );
+    }
+}

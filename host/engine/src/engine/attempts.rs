@@ -506,6 +506,9 @@ impl Engine {
     }
 }
 
+/// How far before an attempt's start its result file's mtime may fall (coarse file clocks).
+const MTIME_SLACK_MS: u64 = 20;
+
 /// Bytes of stderr handed to `on-exit`.
 const STDERR_TAIL_BYTES: u64 = 2048;
 /// Largest result (as JSON text) handed to `on-exit`; larger ones are left out.
@@ -575,9 +578,11 @@ impl Scene {
                     };
                 }
             };
-        // Millisecond timestamps: allow the file's mtime to fall within the start millisecond.
+        // The kernel stamps files from a coarse clock (up to a scheduler tick, 4-10 ms, behind
+        // the time the start was read from): a file written just after the start may carry an
+        // earlier mtime, so the check allows that much.
         let not_before = std::time::UNIX_EPOCH
-            + std::time::Duration::from_millis(self.started.0.saturating_sub(1));
+            + std::time::Duration::from_millis(self.started.0.saturating_sub(MTIME_SLACK_MS));
         crate::workdir::read_result(runner, result_path, configured.as_deref(), not_before)
     }
 }

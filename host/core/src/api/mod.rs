@@ -116,29 +116,28 @@ pub const NAME_PUNCTUATION: &str = "_.-/";
 
 /// The schema of a submit's `params`: scalar values by name.
 pub fn params_schema() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(param_value_schema()))
+        .build()
+}
+
+/// One parameter value as a submit takes it: a string, a number or a boolean.
+fn param_value_schema() -> RefOr<Schema> {
     let scalar = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
     let value = OneOfBuilder::new()
         .item(scalar(Type::String))
         .item(scalar(Type::Number))
         .item(scalar(Type::Boolean))
         .build();
-    ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .additional_properties(Some(RefOr::T(Schema::OneOf(value))))
-        .build()
+    RefOr::T(Schema::OneOf(value))
 }
 
 /// The schema of a sweep's `matrix`: at least one parameter, each with a list of distinct
 /// values as a submit's `params` takes them.
 pub fn matrix_schema() -> Object {
-    let scalar = |kind: Type| ObjectBuilder::new().schema_type(kind).build();
-    let value = OneOfBuilder::new()
-        .item(scalar(Type::String))
-        .item(scalar(Type::Number))
-        .item(scalar(Type::Boolean))
-        .build();
     let values = utoipa::openapi::schema::ArrayBuilder::new()
-        .items(RefOr::T(Schema::OneOf(value)))
+        .items(param_value_schema())
         .min_items(Some(1))
         .unique_items(true)
         .build();

@@ -62,12 +62,15 @@ if [[ ${#missing_debs[@]} -gt 0 ]]; then
         || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null; }
 fi
 
-# The API fuzz run (scripts/fuzz-api) uses schemathesis, at one version: the same seed generates
-# the same requests only with the same version (and 4.x's CLI and config file differ from 3.x's).
+# The API fuzz run (scripts/fuzz-api) uses schemathesis and the Hypothesis engine under it, each at
+# one version: the same seed generates the same requests only with the same versions (and 4.x's
+# CLI and config file differ from 3.x's).
 schemathesis_version=4.32.5
-if ! python3 -c "import sys, schemathesis; sys.exit(schemathesis.__version__ != '$schemathesis_version')" >/dev/null 2>&1; then
-    echo "setup: installing the Python schemathesis package $schemathesis_version (for the API fuzz run)" >&2
-    python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$schemathesis_version"
+hypothesis_version=6.170.17
+if ! python3 -c "import sys, schemathesis, hypothesis; sys.exit(schemathesis.__version__ != '$schemathesis_version' or hypothesis.__version__ != '$hypothesis_version')" >/dev/null 2>&1; then
+    echo "setup: installing the Python packages schemathesis $schemathesis_version and hypothesis $hypothesis_version (for the API fuzz run)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check \
+        "schemathesis==$schemathesis_version" "hypothesis==$hypothesis_version"
 fi
 
 # The Slurm executor's tests run a real three-node cluster on this machine (scripts/slurm-cluster):

@@ -164,6 +164,11 @@ impl ApiClient {
         }
     }
 
+    /// `GET path`, the body's bytes as they are (a CSV, a log).
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        self.get_log(path).map(|chunk| chunk.bytes)
+    }
+
     /// `GET path` of a log: its bytes as they are (a log need not be UTF-8) and the file's size.
     pub fn get_log(&self, path: &str) -> Result<LogChunk, ClientError> {
         let raw = self.fetch("GET", path, None, None, &[])?;

@@ -18,6 +18,7 @@ pub struct ParamSpec {
     pattern: Option<Regex>,
     max_len: usize,
     kind: ParamKind,
+    values_from: Option<String>,
 }
 
 /// Why a submitted parameter was refused; the message names the parameter.
@@ -72,6 +73,18 @@ pub enum ParamError {
         /// The allowed values.
         allowed: Vec<String>,
     },
+    /// The value is not one of the files the parameter's `values_from` glob matches now.
+    #[error("param '{name}' must be a file that {glob:?} matches in the runner's workdir, got {value:?}{}", listed_hint(.listed))]
+    NotListed {
+        /// The parameter.
+        name: String,
+        /// The value.
+        value: String,
+        /// The glob.
+        glob: String,
+        /// The first few files it matches.
+        listed: Vec<String>,
+    },
     /// The value does not match the pattern.
     #[error("param '{name}' value {value:?} does not match pattern {pattern}")]
     NoMatch {
@@ -84,6 +97,20 @@ pub enum ParamError {
     },
 }
 
+/// ` (it matches a.yml, b.yml, ...)`, or ` (it matches no file)`.
+fn listed_hint(listed: &[String]) -> String {
+    const SHOWN: usize = 5;
+    match listed.len() {
+        0 => " (it matches no file)".to_owned(),
+        n if n <= SHOWN => format!(" (it matches {})", listed.join(", ")),
+        n => format!(
+            " (it matches {}, and {} more)",
+            listed[..SHOWN].join(", "),
+            n - SHOWN
+        ),
+    }
+}
+
 impl ParamError {
     /// The parameter the error is about.
     pub fn param(&self) -> &str {
@@ -93,6 +120,7 @@ impl ParamError {
             | Self::TooLong { name, .. }
             | Self::NotAllowed { name, .. }
             | Self::NoMatch { name, .. }
+            | Self::NotListed { name, .. }
             | Self::Path { name, .. } => name,
         }
     }
@@ -116,7 +144,11 @@ impl ParamSpec {
             pattern,
             max_len,
             kind: config.kind.unwrap_or_default(),
+            values_from: config.values_from.clone(),
         };
+        if let Some(glob) = &spec.values_from {
+            check_values_from(glob, spec.values.is_some())?;
+        }
         if let Some(default) = &spec.default {
             spec.check("default", default)
                 .map_err(|e| format!("default value is invalid: {e}"))?;
@@ -170,6 +202,26 @@ impl ParamSpec {
     }
 }
 
+/// A `values_from` glob must name files inside the workdir, and cannot be combined with a fixed
+/// list of values.
+fn check_values_from(glob: &str, has_values: bool) -> Result<(), String> {
+    if has_values {
+        return Err("values and values_from cannot both be set".to_owned());
+    }
+    if glob.is_empty() || glob.starts_with('/') {
+        return Err(format!(
+            "values_from {glob:?} must be a glob relative to the runner's workdir"
+        ));
+    }
+    if glob.split('/').any(|part| part == "..") {
+        return Err(format!(
+            "values_from {glob:?} must not leave the workdir (no '..')"
+        ));
+    }
+    glob::Pattern::new(glob).map_err(|e| format!("values_from {glob:?} is not a glob: {e}"))?;
+    Ok(())
+}
+
 /// The parameters a runner declares.
 #[derive(Debug, Clone, Default)]
 pub struct ParamSchema {
@@ -195,6 +247,37 @@ impl ParamSchema {
     /// Declared names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.specs.keys().map(String::as_str)
+    }
+
+    /// The parameters whose accepted values are the files a glob matches: (name, glob).
+    pub fn listed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.specs
+            .iter()
+            .filter_map(|(name, spec)| Some((name.as_str(), spec.values_from.as_deref()?)))
+    }
+
+    /// Every declared parameter as the API shows it (a `values_from` parameter without its
+    /// values, which only the filesystem can list).
+    pub fn views(&self) -> BTreeMap<String, crate::api::runner::ParamView> {
+        self.specs
+            .iter()
+            .map(|(name, spec)| {
+                let pattern = spec.pattern.as_ref().map(|p| {
+                    let shown = p.as_str();
+                    shown[4..shown.len() - 2].to_owned()
+                });
+                let view = crate::api::runner::ParamView {
+                    required: spec.required,
+                    default: spec.default.clone(),
+                    values: spec.values.clone(),
+                    values_from: spec.values_from.clone(),
+                    pattern,
+                    max_len: spec.max_len,
+                    kind: spec.kind,
+                };
+                (name.clone(), view)
+            })
+            .collect()
     }
 
     /// Names of the parameters declared as paths inside the workdir.

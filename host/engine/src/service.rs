@@ -5,6 +5,7 @@ use crate::engine::{EngineError, EngineHandle};
 use crate::executor::ExecutorSet;
 use crate::trace::{JobTracer, PolicyCall};
 use arc_swap::ArcSwap;
+use reef_core::api::runner::RunnerDetail;
 use reef_core::api::{
     DEFAULT_PAGE, JobPage, JobView, LogStream, MAX_LABEL_VALUE_LEN, MAX_LABELS, MAX_LOG_CHUNK,
     MAX_NAME_LEN, MAX_PAGE, NAME_PUNCTUATION, RunnerView, SubmitRequest,
@@ -90,7 +91,7 @@ pub enum ServiceError {
     #[error("sweep {0} does not exist")]
     NoSweep(String),
     /// An idempotency key was reused with a different request.
-    #[error("this Idempotency-Key was already used for a different request (job {0})")]
+    #[error("this Idempotency-Key was already used for a different request (which created {0})")]
     KeyReused(JobId),
 }
 
@@ -143,7 +144,7 @@ pub struct JobService {
     executors: ExecutorSet,
     pub(crate) tracer: JobTracer,
     ids: Mutex<ulid::Generator>,
-    idempotency_ttl: std::time::Duration,
+    pub(crate) idempotency_ttl: std::time::Duration,
     /// Most cells (jobs) of one sweep.
     pub(crate) max_cells: u64,
     pub(crate) metrics: Option<Arc<crate::metrics::Metrics>>,
@@ -508,20 +509,46 @@ impl JobService {
 
     /// The configured runners.
     pub fn runners(&self) -> Vec<RunnerView> {
-        self.runners
-            .load()
-            .iter()
-            .map(|r| RunnerView {
-                name: r.name.clone(),
-                command: r.command_text.clone(),
-                max_concurrency: r.max_concurrency,
-                timeout: humantime::format_duration(r.timeout).to_string(),
-                max_attempts: r.max_attempts,
-                resources: r.resources.clone(),
-                params: r.params.names().map(str::to_owned).collect(),
-                executor: r.executor.clone(),
-            })
-            .collect()
+        self.runners.load().iter().map(runner_view).collect()
+    }
+
+    /// Runner `name` with its parameters declared in full; a `values_from` parameter's values
+    /// are the files its glob matches now.
+    pub async fn runner(&self, name: &str) -> Result<RunnerDetail, ServiceError> {
+        let runners = self.runners.load_full();
+        let runner = runners
+            .get(name)
+            .ok_or_else(|| ServiceError::UnknownRunner(name.to_owned()))?;
+        let view = runner_view(runner);
+        let mut parameters = runner.params.views();
+        let workdir = runner.workdir.clone();
+        let globs: Vec<(String, String)> = runner
+            .params
+            .listed()
+            .map(|(n, g)| (n.to_owned(), g.to_owned()))
+            .collect();
+        let listed = tokio::task::spawn_blocking(move || {
+            globs
+                .into_iter()
+                .map(|(n, g)| {
+                    (
+                        n,
+                        crate::workdir::listed_values(&workdir, &g).unwrap_or_default(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)?;
+        for (name, values) in listed {
+            if let Some(param) = parameters.get_mut(&name) {
+                param.values = Some(values);
+            }
+        }
+        Ok(RunnerDetail {
+            runner: view,
+            parameters,
+        })
     }
 
     /// Whether attempt files can be written (a probe file is created and removed).
@@ -596,4 +623,18 @@ fn validate_labels(labels: &BTreeMap<String, String>) -> Result<(), ServiceError
         }
     }
     Ok(())
+}
+
+/// A runner as `GET /v1/runners` shows it.
+fn runner_view(r: &reef_core::runner::RunnerSpec) -> RunnerView {
+    RunnerView {
+        name: r.name.clone(),
+        command: r.command_text.clone(),
+        max_concurrency: r.max_concurrency,
+        timeout: humantime::format_duration(r.timeout).to_string(),
+        max_attempts: r.max_attempts,
+        resources: r.resources.clone(),
+        params: r.params.names().map(str::to_owned).collect(),
+        executor: r.executor.clone(),
+    }
 }

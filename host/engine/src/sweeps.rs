@@ -1,11 +1,12 @@
 //! Sweeps in [`JobService`]: a matrix submitted as its jobs in one transaction, and a sweep
 //! shown with how far its jobs have come.
 
-use crate::service::{JobService, ServiceError};
+use crate::service::{IdempotencyKey, JobService, ServiceError};
 use reef_core::api::sweep::{GridAxis, GridCell, SweepGrid, SweepPage, SweepRequest, SweepView};
 use reef_core::api::{DEFAULT_PAGE, MAX_PAGE};
 use reef_core::sweep::{SWEEP_LABEL, Sweep, SweepId, SweepProgress};
 use reef_core::time::Timestamp;
+use reef_store::{JobStore, KeyedInsert};
 use serde_json::{Map, Value};
 
 impl JobService {
@@ -13,8 +14,33 @@ impl JobService {
     /// single submit is, and stores them with the sweep in one durable transaction. Nothing is
     /// written when any cell is refused; the error names the cell.
     pub async fn submit_sweep(&self, request: SweepRequest) -> Result<Sweep, ServiceError> {
+        self.submit_sweep_once(request, None)
+            .await
+            .map(|(sweep, _)| sweep)
+    }
+
+    /// Like [`JobService::submit_sweep`], under an optional idempotency key: a replay of the
+    /// same request answers the sweep created the first time (`true` in the answer), the same
+    /// key with a different request is refused, and concurrent duplicates create one sweep.
+    pub async fn submit_sweep_once(
+        &self,
+        request: SweepRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<(Sweep, bool), ServiceError> {
         if self.engine.status().stopping() {
             return Err(ServiceError::Stopping);
+        }
+        if let Some(key) = &key {
+            let store = self.store.clone();
+            let (name, hash) = (key.key.clone(), key.body_sha256.clone());
+            let known = tokio::task::spawn_blocking(move || store.lookup_sweep_key(&name, &hash))
+                .await
+                .map_err(|_| ServiceError::Stopping)??;
+            match known {
+                Some(KeyedInsert::Replay(id)) => return Ok((self.find_sweep(&id).await?, true)),
+                Some(KeyedInsert::Conflict(id)) => return Err(ServiceError::KeyReused(id)),
+                _ => {}
+            }
         }
         let started = std::time::SystemTime::now();
         let runners = self.runners.load_full();
@@ -54,9 +80,21 @@ impl JobService {
             cells: jobs.len() as u32,
         };
         let (store, stored, record) = (self.store.clone(), jobs.clone(), sweep.clone());
-        tokio::task::spawn_blocking(move || store.insert_sweep(&record, &stored))
-            .await
-            .map_err(|_| ServiceError::Stopping)??;
+        let ttl = self.idempotency_ttl;
+        let (outcome, _) = tokio::task::spawn_blocking(move || {
+            let key = key
+                .as_ref()
+                .map(|k| (k.key.as_str(), k.body_sha256.as_str(), ttl));
+            store.insert_sweep_keyed(&record, &stored, key)
+        })
+        .await
+        .map_err(|_| ServiceError::Stopping)??;
+        match outcome {
+            KeyedInsert::Created => {}
+            // A concurrent duplicate won the race: answer its sweep.
+            KeyedInsert::Replay(id) => return Ok((self.find_sweep(&id).await?, true)),
+            KeyedInsert::Conflict(id) => return Err(ServiceError::KeyReused(id)),
+        }
         if let Some(metrics) = &self.metrics {
             metrics
                 .jobs_submitted
@@ -69,7 +107,16 @@ impl JobService {
             self.tracer.submitted(&job, started, admit);
             self.engine.submitted(job);
         }
-        Ok(sweep)
+        Ok((sweep, false))
+    }
+
+    /// The sweep called `id`, or [`ServiceError::NoSweep`].
+    async fn find_sweep(&self, id: &SweepId) -> Result<Sweep, ServiceError> {
+        let store = self.store.clone();
+        let id = id.clone();
+        tokio::task::spawn_blocking(move || sweep_record(&store, &id))
+            .await
+            .map_err(|_| ServiceError::Stopping)?
     }
 
     /// Up to `limit` sweeps (default 50), newest first, after `cursor`.
@@ -106,9 +153,7 @@ impl JobService {
         let store = self.store.clone();
         let id = id.clone();
         tokio::task::spawn_blocking(move || {
-            let sweep = store
-                .find_sweep(&id)?
-                .ok_or_else(|| ServiceError::NoSweep(id.to_string()))?;
+            let sweep = sweep_record(&store, &id)?;
             let mut progress = SweepProgress::default();
             for cell in store.sweep_cells(&id)? {
                 if let Some(job) = &cell.job {
@@ -138,9 +183,7 @@ impl JobService {
         let store = self.store.clone();
         let id = id.clone();
         tokio::task::spawn_blocking(move || {
-            let sweep = store
-                .find_sweep(&id)?
-                .ok_or_else(|| ServiceError::NoSweep(id.to_string()))?;
+            let sweep = sweep_record(&store, &id)?;
             let (rows, cols) = grid_axes(&sweep, rows, cols)?;
             // The cells in the order they were created, each with its swept values.
             let combos = reef_core::sweep::cells(&sweep.matrix, &Map::new(), u64::MAX)
@@ -249,4 +292,11 @@ fn in_cell(
             message: format!("cell {which}: {other}"),
         },
     }
+}
+
+/// The sweep called `id` in `store`, or [`ServiceError::NoSweep`].
+pub(crate) fn sweep_record(store: &JobStore, id: &SweepId) -> Result<Sweep, ServiceError> {
+    store
+        .find_sweep(id)?
+        .ok_or_else(|| ServiceError::NoSweep(id.to_string()))
 }

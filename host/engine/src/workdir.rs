@@ -20,6 +20,20 @@ pub fn resolve_params(
     given: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<BTreeMap<String, String>, ParamError> {
     let params = runner.params.resolve(&runner.name, given)?;
+    for (name, glob) in runner.params.listed() {
+        if let Some(value) = params.get(name) {
+            // An unreadable workdir lists nothing, so the value is refused with that said.
+            let listed = listed_values(&runner.workdir, glob).unwrap_or_default();
+            if !listed.contains(value) {
+                return Err(ParamError::NotListed {
+                    name: name.to_owned(),
+                    value: value.clone(),
+                    glob: glob.to_owned(),
+                    listed,
+                });
+            }
+        }
+    }
     for name in runner.params.paths() {
         if let Some(value) = params.get(name) {
             check_symlinks(&runner.workdir, value).map_err(|problem| ParamError::Path {
@@ -30,6 +44,38 @@ pub fn resolve_params(
         }
     }
     Ok(params)
+}
+
+/// Most files a `values_from` glob lists; a glob that matches more is cut short.
+pub const MAX_LISTED: usize = 10_000;
+
+/// The files (not directories) `glob` matches under `workdir`, as paths relative to it, sorted;
+/// at most [`MAX_LISTED`]. Hidden files match only a glob that names them (`.*`).
+pub fn listed_values(workdir: &Path, glob: &str) -> Result<Vec<String>, String> {
+    // The workdir is a literal path: its own `*` or `[` must not act as wildcards.
+    let pattern = format!(
+        "{}/{glob}",
+        glob::Pattern::escape(&workdir.to_string_lossy())
+    );
+    let options = glob::MatchOptions {
+        require_literal_leading_dot: true,
+        ..Default::default()
+    };
+    let mut values = Vec::new();
+    for entry in glob::glob_with(&pattern, options).map_err(|e| format!("{glob:?}: {e}"))? {
+        let Ok(path) = entry else { continue };
+        if !path.is_file() {
+            continue;
+        }
+        if let Some(relative) = path.strip_prefix(workdir).ok().and_then(|p| p.to_str()) {
+            values.push(relative.to_owned());
+        }
+        if values.len() == MAX_LISTED {
+            break;
+        }
+    }
+    values.sort();
+    Ok(values)
 }
 
 /// The configured result file of one attempt, absolute. Unless the runner allows files
@@ -279,6 +325,74 @@ mod tests {
             resolve_program("bin/sh", Path::new("/"), None, &[]),
             Some(PathBuf::from("/bin/sh"))
         );
+    }
+
+    #[test]
+    fn values_from_lists_the_files_a_glob_matches_and_submits_are_checked_against_them() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("benchmarks/sub")).unwrap();
+        for file in ["b.yml", "a.yml", ".hidden.yml", "notes.txt", "sub/c.yml"] {
+            std::fs::write(root.path().join("benchmarks").join(file), "x").unwrap();
+        }
+        std::fs::create_dir(root.path().join("benchmarks/dir.yml")).unwrap();
+        assert_eq!(
+            listed_values(root.path(), "benchmarks/*.yml").unwrap(),
+            ["benchmarks/a.yml", "benchmarks/b.yml"]
+        );
+        assert_eq!(
+            listed_values(root.path(), "benchmarks/**/*.yml").unwrap(),
+            [
+                "benchmarks/a.yml",
+                "benchmarks/b.yml",
+                "benchmarks/sub/c.yml"
+            ]
+        );
+
+        let config = Config::from_toml(&format!(
+            "[runners.r]\ncommand = [\"x\", \"{{benchmark}}\"]\nworkdir = {:?}\n\
+             params.benchmark = {{ required = true, kind = \"path\", values_from = \"benchmarks/*.yml\" }}\n",
+            root.path()
+        ))
+        .unwrap();
+        let set = RunnerSet::from_config(&config, Path::new("/")).unwrap();
+        let spec = set.get("r").unwrap();
+        let given = |v: &str| {
+            serde_json::json!({ "benchmark": v })
+                .as_object()
+                .cloned()
+                .unwrap()
+        };
+        let params = resolve_params(spec, &given("benchmarks/./a.yml")).unwrap();
+        assert_eq!(params["benchmark"], "benchmarks/a.yml");
+        let refused = resolve_params(spec, &given("benchmarks/notes.txt")).unwrap_err();
+        assert!(matches!(refused, ParamError::NotListed { .. }), "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("benchmarks/a.yml, benchmarks/b.yml"),
+            "{refused}"
+        );
+        // A file added later is accepted at once: the glob is listed again at every submit.
+        std::fs::write(root.path().join("benchmarks/new.yml"), "x").unwrap();
+        assert!(resolve_params(spec, &given("benchmarks/new.yml")).is_ok());
+
+        for (declaration, problem) in [
+            ("values_from = \"/etc/*\"", "relative"),
+            ("values_from = \"../*.yml\"", "'..'"),
+            ("values_from = \"[\"", "not a glob"),
+            ("values_from = \"*.yml\", values = [\"a\"]", "cannot both"),
+        ] {
+            let toml = format!("[runners.r]\ncommand = [\"x\"]\nparams.p = {{ {declaration} }}\n");
+            let error = Config::from_toml(&toml)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    RunnerSet::from_config(&c, Path::new("/"))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+                .unwrap_err();
+            assert!(error.contains(problem), "{declaration}: {error}");
+        }
     }
 
     fn missing_path(dir: &tempfile::TempDir) -> std::path::PathBuf {

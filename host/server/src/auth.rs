@@ -131,8 +131,17 @@ impl Authenticator {
         header: Option<&str>,
         needed: Scope,
     ) -> Result<Option<String>, AuthError> {
+        self.caller(header, needed).map(|caller| caller.name)
+    }
+
+    /// Who presents `header` and what they may do, if that covers `needed`. Without tokens
+    /// configured, an anonymous caller who may do everything.
+    pub fn caller(&self, header: Option<&str>, needed: Scope) -> Result<Caller, AuthError> {
         if !self.enabled() {
-            return Ok(None);
+            return Ok(Caller {
+                name: None,
+                scope: Scope::Admin,
+            });
         }
         let presented = header
             .and_then(bearer_credentials)
@@ -151,8 +160,20 @@ impl Authenticator {
                 needed: needed.as_str(),
             });
         }
-        Ok(Some(token.name.clone()))
+        Ok(Caller {
+            name: Some(token.name.clone()),
+            scope: token.scope,
+        })
     }
+}
+
+/// An authorized caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Caller {
+    /// The token's name; `None` when no tokens are configured.
+    pub name: Option<String>,
+    /// What the token may do (`admin` without tokens).
+    pub scope: Scope,
 }
 
 /// The credentials of an `Authorization: Bearer <token>` value. The scheme name is

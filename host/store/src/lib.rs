@@ -5,6 +5,8 @@
 //! - `attempts`: (job id, attempt number) → [`Attempt`]
 //! - `events`: sequence number → [`JobEvent`], the audit trail of every transition
 //! - `meta`: schema version
+//! - `jobs_by_runner`, `jobs_by_label`, `jobs_by_state`: indexes of jobs (see [`job_index`])
+//! - `sweeps`, `sweep_cells`: sweeps and their jobs by cell
 //!
 //! Every write is one redb write transaction with immediate durability: when a method returns
 //! `Ok`, the change survives a crash. [`JobStore::write`] takes a batch of changes so that
@@ -26,7 +28,7 @@ use std::sync::Arc;
 pub(crate) const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 pub(crate) const ATTEMPTS: TableDefinition<(&str, u32), &[u8]> = TableDefinition::new("attempts");
 pub(crate) const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
-const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const IDEMPOTENCY: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency_keys");
 /// Index: (job id, event seq) of every event, so one job's events are found without a scan.
 pub(crate) const JOB_EVENTS: TableDefinition<(&str, u64), ()> = TableDefinition::new("job_events");
@@ -58,6 +60,7 @@ pub enum KeyedInsert {
 
 mod group_commit;
 mod handle;
+mod job_index;
 mod reads;
 mod retention;
 mod sweeps;
@@ -176,20 +179,7 @@ impl JobStore {
     pub fn open_with(path: &Path, group_commit: bool) -> Result<Self, StoreError> {
         let handle = Arc::new(DbHandle::open(path)?);
         handle.write(|txn| {
-            let mut meta = db!(txn.open_table(META))?;
-            let found = db!(meta.get("schema_version"))?.map(|v| v.value());
-            match found {
-                None => {
-                    db!(meta.insert("schema_version", SCHEMA_VERSION))?;
-                }
-                Some(v) if v == SCHEMA_VERSION => {}
-                Some(found) => {
-                    return Err(StoreError::Schema {
-                        found,
-                        expected: SCHEMA_VERSION,
-                    });
-                }
-            }
+            check_schema(txn)?;
             db!(txn.open_table(JOBS))?;
             db!(txn.open_table(ATTEMPTS))?;
             db!(txn.open_table(EVENTS))?;
@@ -198,6 +188,7 @@ impl JobStore {
             db!(txn.open_table(FINISHED))?;
             db!(txn.open_table(sweeps::SWEEPS))?;
             db!(txn.open_table(sweeps::SWEEP_CELLS))?;
+            job_index::build_if_missing(txn)?;
             Ok(())
         })?;
         let (events, _) = tokio::sync::broadcast::channel(EVENT_BUFFER);
@@ -329,26 +320,8 @@ pub(crate) fn apply(
             body_sha256,
             ttl,
         } => {
-            let now = Timestamp::now();
-            {
-                let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
-                let earlier: Option<KeyRecord> = db!(keys.get(key.as_str()))?
-                    .map(|v| decode(&key, v.value()))
-                    .transpose()?;
-                if let Some(earlier) = earlier.filter(|r| r.expires_at > now) {
-                    let outcome = if earlier.body_sha256 == body_sha256 {
-                        KeyedInsert::Replay(earlier.job_id)
-                    } else {
-                        KeyedInsert::Conflict(earlier.job_id)
-                    };
-                    return Ok((Some(outcome), Vec::new()));
-                }
-                let record = KeyRecord {
-                    job_id: job.id.clone(),
-                    body_sha256,
-                    expires_at: now.plus(ttl),
-                };
-                db!(keys.insert(key.as_str(), encode(&record).as_slice()))?;
+            if let Some(earlier) = claim_key(txn, &key, body_sha256, ttl, &job.id)? {
+                return Ok((Some(earlier), Vec::new()));
             }
             let mut event = JobEvent::created(&job);
             event.policy = admitted_by;
@@ -362,6 +335,54 @@ pub(crate) fn apply(
     }
 }
 
+/// Stamps a new database with [`SCHEMA_VERSION`], or checks an existing one's.
+fn check_schema(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut meta = db!(txn.open_table(META))?;
+    let found = db!(meta.get("schema_version"))?.map(|v| v.value());
+    match found {
+        None => {
+            db!(meta.insert("schema_version", SCHEMA_VERSION))?;
+            Ok(())
+        }
+        Some(v) if v == SCHEMA_VERSION => Ok(()),
+        Some(found) => Err(StoreError::Schema {
+            found,
+            expected: SCHEMA_VERSION,
+        }),
+    }
+}
+
+/// Claims idempotency `key` for `id` inside `txn`: `None` when the key is new (or expired) and is
+/// now `id`'s; otherwise what the earlier use says, `Replay` of its id when the body was the
+/// same, `Conflict` when not, and nothing is written.
+pub(crate) fn claim_key(
+    txn: &redb::WriteTransaction,
+    key: &str,
+    body_sha256: String,
+    ttl: std::time::Duration,
+    id: &JobId,
+) -> Result<Option<KeyedInsert>, StoreError> {
+    let now = Timestamp::now();
+    let mut keys = db!(txn.open_table(IDEMPOTENCY))?;
+    let earlier: Option<KeyRecord> = db!(keys.get(key))?
+        .map(|v| decode(key, v.value()))
+        .transpose()?;
+    if let Some(earlier) = earlier.filter(|r| r.expires_at > now) {
+        return Ok(Some(if earlier.body_sha256 == body_sha256 {
+            KeyedInsert::Replay(earlier.job_id)
+        } else {
+            KeyedInsert::Conflict(earlier.job_id)
+        }));
+    }
+    let record = KeyRecord {
+        job_id: id.clone(),
+        body_sha256,
+        expires_at: now.plus(ttl),
+    };
+    db!(keys.insert(key, encode(&record).as_slice()))?;
+    Ok(None)
+}
+
 /// Writes `changes` into `txn`, numbering their events.
 pub(crate) fn write_changes(
     txn: &redb::WriteTransaction,
@@ -373,9 +394,14 @@ pub(crate) fn write_changes(
     let mut events = db!(txn.open_table(EVENTS))?;
     let mut job_events = db!(txn.open_table(JOB_EVENTS))?;
     let mut finished = db!(txn.open_table(FINISHED))?;
+    let mut index = job_index::JobIndex::open(txn)?;
     let mut seq = db!(events.last())?.map(|(k, _)| k.value()).unwrap_or(0);
     for change in changes {
-        db!(jobs.insert(change.job.id.as_str(), encode(&change.job).as_slice()))?;
+        let id = change.job.id.as_str();
+        let previous = db!(jobs.insert(id, encode(&change.job).as_slice()))?
+            .map(|old| decode::<Job>(id, old.value()).map(|job| job.state))
+            .transpose()?;
+        index.record(&change.job, previous)?;
         if change.job.state.is_terminal() {
             db!(finished.insert((change.job.updated_at.0, change.job.id.as_str()), ()))?;
         }

@@ -13,10 +13,10 @@ use reef_core::model::{Attempt, Job};
 use reef_core::time::Timestamp;
 
 /// One read transaction.
-struct Snapshot<'a>(&'a ReadTransaction);
+pub(crate) struct Snapshot<'a>(&'a ReadTransaction);
 
 impl Snapshot<'_> {
-    fn table<K: Key + 'static, V: Value + 'static>(
+    pub(crate) fn table<K: Key + 'static, V: Value + 'static>(
         &self,
         definition: TableDefinition<K, V>,
     ) -> Result<ReadOnlyTable<K, V>, StoreError> {
@@ -78,14 +78,12 @@ impl JobStore {
     ) -> Result<(Vec<Job>, Option<JobId>), StoreError> {
         self.read(|snapshot| {
             let jobs = snapshot.table(JOBS)?;
-            let range = match cursor {
-                Some(c) => db(jobs.range(..c))?,
-                None => db(jobs.range::<&str>(..))?,
-            };
             let mut page = Vec::new();
-            for entry in range.rev() {
-                let (key, value) = db(entry)?;
-                let job: Job = decode(key.value(), value.value())?;
+            for id in crate::job_index::candidate_ids(snapshot, filter, cursor)? {
+                let id = id?;
+                let Some(job) = job_at(&jobs, &id)? else {
+                    continue;
+                };
                 if !filter.matches(&job) {
                     continue;
                 }
@@ -96,6 +94,41 @@ impl JobStore {
                 page.push(job);
             }
             Ok((page, None))
+        })
+    }
+
+    /// Calls `visit` with every job matching `filter` that was created at or after `since`,
+    /// newest first, and its latest attempt; read from the narrowest index the filter names.
+    pub fn visit_jobs(
+        &self,
+        filter: &JobFilter,
+        since: Option<Timestamp>,
+        mut visit: impl FnMut(&Job, Option<&Attempt>),
+    ) -> Result<(), StoreError> {
+        self.read(|snapshot| {
+            let jobs = snapshot.table(JOBS)?;
+            let attempts = snapshot.table(ATTEMPTS)?;
+            for id in crate::job_index::candidate_ids(snapshot, filter, None)? {
+                let id = id?;
+                let Some(job) = job_at(&jobs, &id)? else {
+                    continue;
+                };
+                // Ids grow with creation time: every job after this one is older still.
+                if since.is_some_and(|since| job.created_at < since) {
+                    break;
+                }
+                if !filter.matches(&job) {
+                    continue;
+                }
+                let latest: Option<Attempt> = match job.attempt_count {
+                    0 => None,
+                    n => db(attempts.get((id.as_str(), n)))?
+                        .map(|v| decode(&format!("{id}/{n}"), v.value()))
+                        .transpose()?,
+                };
+                visit(&job, latest.as_ref());
+            }
+            Ok(())
         })
     }
 
@@ -170,4 +203,12 @@ impl JobStore {
             }
         }))
     }
+}
+
+/// The job stored under `id` in `jobs` (an index may briefly name a job no longer there).
+fn job_at(
+    jobs: &ReadOnlyTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<Job>, StoreError> {
+    db(jobs.get(id))?.map(|v| decode(id, v.value())).transpose()
 }

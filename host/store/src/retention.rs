@@ -45,6 +45,7 @@ impl JobStore {
             let mut attempts = db!(txn.open_table(ATTEMPTS))?;
             let mut events = db!(txn.open_table(EVENTS))?;
             let mut job_events = db!(txn.open_table(JOB_EVENTS))?;
+            let mut index = crate::job_index::JobIndex::open(txn)?;
             let mut excess = match rule.max_finished {
                 Some(max) => db!(finished.len())?.saturating_sub(max),
                 None => 0,
@@ -71,6 +72,7 @@ impl JobStore {
                     continue;
                 };
                 db!(jobs.remove(job.id.as_str()))?;
+                index.forget(&job)?;
                 for n in 1..=job.attempt_count {
                     db!(attempts.remove((job.id.as_str(), n)))?;
                 }

@@ -1,7 +1,7 @@
 //! Sweeps: each sweep's record and its jobs by cell, written together with those jobs in one
 //! durable transaction, so a sweep is there whole or not at all.
 
-use super::{Change, JobStore, StoreError, decode, encode, write_changes};
+use super::{Change, JobStore, KeyedInsert, StoreError, claim_key, decode, encode, write_changes};
 use crate::handle::db;
 use redb::TableDefinition;
 use reef_core::job_id::JobId;
@@ -29,6 +29,12 @@ pub(crate) const SWEEPS: TableDefinition<&str, &[u8]> = TableDefinition::new("sw
 pub(crate) const SWEEP_CELLS: TableDefinition<(&str, u32), &str> =
     TableDefinition::new("sweep_cells");
 
+/// A sweep's idempotency key in the table it shares with job keys. A key sent by a client is
+/// visible ASCII, never a space, so no job key can take this form.
+fn sweep_key(key: &str) -> String {
+    format!("sweep {key}")
+}
+
 impl JobStore {
     /// Stores `sweep` and its jobs, cell by cell in the order given, each with its `submit`
     /// event naming what admitted it, in one durable transaction; returns the stored events.
@@ -37,6 +43,20 @@ impl JobStore {
         sweep: &Sweep,
         jobs: &[(Job, Option<String>)],
     ) -> Result<Vec<JobEvent>, StoreError> {
+        self.insert_sweep_keyed(sweep, jobs, None)
+            .map(|(_, events)| events)
+    }
+
+    /// Like [`JobStore::insert_sweep`], under an idempotency key (key, SHA-256 of the request,
+    /// how long it is remembered) when one is given: a key seen before creates nothing and
+    /// answers the earlier sweep's id (`Replay`), or `Conflict` when the request differed. Sweep
+    /// keys live apart from job keys: the same key may name a job and a sweep.
+    pub fn insert_sweep_keyed(
+        &self,
+        sweep: &Sweep,
+        jobs: &[(Job, Option<String>)],
+        key: Option<(&str, &str, std::time::Duration)>,
+    ) -> Result<(KeyedInsert, Vec<JobEvent>), StoreError> {
         let changes: Vec<Change> = jobs
             .iter()
             .map(|(job, admitted_by)| {
@@ -49,7 +69,13 @@ impl JobStore {
                 }
             })
             .collect();
-        let events = self.db.write(|txn| {
+        let (outcome, events) = self.db.write(|txn| {
+            if let Some((key, body_sha256, ttl)) = key
+                && let Some(earlier) =
+                    claim_key(txn, &sweep_key(key), body_sha256.to_owned(), ttl, &sweep.id)?
+            {
+                return Ok((earlier, Vec::new()));
+            }
             {
                 let mut sweeps = db(txn.open_table(SWEEPS))?;
                 db(sweeps.insert(sweep.id.as_str(), encode(sweep).as_slice()))?;
@@ -58,10 +84,20 @@ impl JobStore {
                     db(cells.insert((sweep.id.as_str(), cell as u32), job.id.as_str()))?;
                 }
             }
-            write_changes(txn, &changes)
+            Ok((KeyedInsert::Created, write_changes(txn, &changes)?))
         })?;
         self.publish(&events);
-        Ok(events)
+        Ok((outcome, events))
+    }
+
+    /// What a sweep key seen before says about a request with this body (as
+    /// [`JobStore::lookup_key`] for jobs).
+    pub fn lookup_sweep_key(
+        &self,
+        key: &str,
+        body_sha256: &str,
+    ) -> Result<Option<KeyedInsert>, StoreError> {
+        self.lookup_key(&sweep_key(key), body_sha256)
     }
 
     /// The sweep called `id`.

@@ -12,6 +12,8 @@ mod params;
 mod policy;
 mod policy_test;
 mod progress;
+mod results;
+mod sweep;
 mod table;
 
 use crate::client::ApiClient;
@@ -107,6 +109,16 @@ enum Command {
     Result(jobs::JobArgs),
     /// List the configured runners.
     Runners(listing::RunnersArgs),
+    /// Run a runner over every combination of parameter values, and look at the grid.
+    Sweep {
+        #[command(subcommand)]
+        command: sweep::SweepCommand,
+    },
+    /// How a runner's jobs did, grouped by parameter values: jobs, success rate, scores,
+    /// durations.
+    ///
+    /// Example: reef results demo --by agent
+    Results(results::ResultsArgs),
     /// Print a shell completion script.
     ///
     /// Example: reef completions bash > /etc/bash_completion.d/reef
@@ -159,6 +171,8 @@ impl Cli {
             Command::Retry(args) => Ok(jobs::retry(args)),
             Command::Result(args) => Ok(jobs::result(args)),
             Command::Runners(args) => Ok(listing::runners(args)),
+            Command::Sweep { command } => Ok(sweep::run(command)),
+            Command::Results(args) => Ok(results::run(args)),
             Command::Completions { shell } => {
                 completions::completions(shell, &mut std::io::stdout());
                 Ok(0)

@@ -1,4 +1,4 @@
-//! The live display of `reef submit --wait`: the job's state, attempt, elapsed time and the
+//! The live display of `reef submit --wait` (and `reef sweep submit --wait`): the job's state, attempt, elapsed time and the
 //! last line it logged, on stderr. On a terminal one line is redrawn in place; otherwise (a CI
 //! log, a file) a plain line is printed when the state or attempt changes, and every few
 //! seconds in between, so the output stays readable when it is not a screen.
@@ -92,7 +92,7 @@ pub struct Display {
     tty: bool,
     width: usize,
     drawn: bool,
-    last_plain: Option<(String, u32, Instant)>,
+    last_plain: Option<(String, Instant)>,
 }
 
 impl Display {
@@ -109,24 +109,30 @@ impl Display {
 
     /// Shows `status`.
     pub fn show(&mut self, status: &Status) {
+        let key = format!("{} {}", status.state, status.attempt);
+        self.show_line(|width| render(status, width), &key);
+    }
+
+    /// Shows the line `render` makes for a width. Without a terminal, a line is printed when
+    /// `key` (what counts as a change: a state, a count) differs from the last printed, and every
+    /// few seconds in between.
+    pub fn show_line(&mut self, render: impl Fn(usize) -> String, key: &str) {
         let mut err = std::io::stderr().lock();
         if self.tty {
             // One column spare: writing the last column makes some terminals wrap.
-            let line = render(status, self.width.saturating_sub(1));
+            let line = render(self.width.saturating_sub(1));
             let _ = write!(err, "\r\x1b[2K{line}");
             let _ = err.flush();
             self.drawn = true;
             return;
         }
         let due = match &self.last_plain {
-            Some((state, attempt, at)) => {
-                state != status.state || *attempt != status.attempt || at.elapsed() >= PLAIN_EVERY
-            }
+            Some((last, at)) => last != key || at.elapsed() >= PLAIN_EVERY,
             None => true,
         };
         if due {
-            let _ = writeln!(err, "{}", render(status, self.width));
-            self.last_plain = Some((status.state.to_owned(), status.attempt, Instant::now()));
+            let _ = writeln!(err, "{}", render(self.width));
+            self.last_plain = Some((key.to_owned(), Instant::now()));
         }
     }
 

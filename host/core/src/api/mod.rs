@@ -6,6 +6,8 @@
 //! OpenAPI schemas of these types say the same.
 
 pub mod policy;
+pub mod results;
+pub mod runner;
 pub mod sweep;
 
 use crate::job_id::JobId;
@@ -99,6 +101,17 @@ pub struct RunnerView {
 
 fn local() -> String {
     crate::executor::LOCAL.to_owned()
+}
+
+/// `GET /v1/whoami`: who the caller's token belongs to and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Whoami {
+    /// The token's name, or `anonymous` when the host has no tokens.
+    pub name: String,
+    /// `read`, `submit` or `admin` (`admin` when the host has no tokens).
+    pub scope: String,
+    /// Whether the host requires tokens.
+    pub auth: bool,
 }
 
 /// A log stream.

@@ -41,6 +41,17 @@ pub struct SweepView {
     pub progress: SweepProgress,
 }
 
+/// The answer of `POST /v1/sweeps/{id}/cancel` and `/retry`: the jobs acted on, and the sweep
+/// after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SweepAction {
+    /// The sweep as it is now.
+    pub sweep: SweepView,
+    /// The jobs cancelled, or retried.
+    #[schema(value_type = Vec<String>)]
+    pub jobs: Vec<crate::job_id::JobId>,
+}
+
 /// One page of `GET /v1/sweeps`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SweepPage {

@@ -467,6 +467,11 @@ pub struct ParamConfig {
     /// The only accepted values.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub values: Option<Vec<String>>,
+    /// A glob relative to the runner's workdir (`benchmarks/*.yml`): the only accepted values
+    /// are the files it matches, listed again at every submit and shown by
+    /// `GET /v1/runners/{name}`. Not with `values`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub values_from: Option<String>,
     /// A regular expression the whole value must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,

@@ -61,8 +61,8 @@ const MAX_KEY_LEN: usize = 255;
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // only its documentation is used; handlers read the header map
 pub struct IdempotencyHeader {
-    /// A replay with the same key and body returns the same job; the same key with another
-    /// body is refused (422). 1 to 255 visible ASCII characters (anything else is a 400).
+    /// A replay with the same key and body returns what the first request created (the job, or
+    /// the sweep); the same key with another body is refused (422). 1 to 255 visible ASCII characters (anything else is a 400).
     #[param(
         rename = "Idempotency-Key",
         pattern = r"^[\x21-\x7E]{1,255}$",
@@ -72,10 +72,10 @@ pub struct IdempotencyHeader {
     idempotency_key: Option<String>,
 }
 
-/// Reads an `Idempotency-Key` header, if any, for `request`.
+/// Reads an `Idempotency-Key` header, if any, for `request` (a job's or a sweep's).
 pub(super) fn idempotency_key_of(
     headers: &HeaderMap,
-    request: &SubmitRequest,
+    request: &impl Serialize,
 ) -> Result<Option<IdempotencyKey>, Problem> {
     headers
         .get("idempotency-key")
@@ -85,7 +85,7 @@ pub(super) fn idempotency_key_of(
 
 fn idempotency_key(
     value: &HeaderValue,
-    request: &SubmitRequest,
+    request: &impl Serialize,
 ) -> Result<IdempotencyKey, Problem> {
     let key = value
         .to_str()

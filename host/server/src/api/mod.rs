@@ -1,6 +1,7 @@
 //! The HTTP API (v1): routing, authentication and the thin handlers over [`JobService`].
 
 mod config;
+mod console;
 mod events;
 pub mod extract;
 mod health;
@@ -10,9 +11,11 @@ pub mod openapi;
 mod openapi_finish;
 mod policies;
 pub mod problem;
+mod results;
 mod sweeps;
 #[cfg(test)]
 mod tests;
+mod whoami;
 
 use crate::auth::{Authenticator, Scope};
 use crate::config_reload::ConfigReloader;
@@ -71,6 +74,7 @@ pub fn router(state: AppState, limits: BodyLimits) -> Router {
     } = limits;
     let (routes, _) = declared(max_upload).split_for_parts();
     routes
+        .merge(console::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
@@ -93,6 +97,9 @@ pub(crate) fn declared(max_upload: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(jobs::events))
         .routes(routes!(events::stream))
         .routes(routes!(jobs::runners))
+        .routes(routes!(whoami::whoami))
+        .routes(routes!(results::runner))
+        .routes(routes!(results::results))
         .routes(routes!(sweeps::list))
         .routes(routes!(sweeps::get))
         .routes(routes!(sweeps::grid))
@@ -101,6 +108,8 @@ pub(crate) fn declared(max_upload: usize) -> OpenApiRouter<AppState> {
     let submit = OpenApiRouter::default()
         .routes(routes!(jobs::submit))
         .routes(routes!(sweeps::submit))
+        .routes(routes!(sweeps::cancel))
+        .routes(routes!(sweeps::retry))
         .routes(routes!(jobs::cancel))
         .routes(routes!(jobs::retry))
         .routes(routes!(invoke::invoke));
@@ -181,10 +190,14 @@ async fn gate(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    match auth.load().authorize(header, scope) {
-        Ok(name) => {
-            let name = name.unwrap_or_else(|| "anonymous".to_owned());
+    match auth.load().caller(header, scope) {
+        Ok(caller) => {
+            let name = caller
+                .name
+                .clone()
+                .unwrap_or_else(|| "anonymous".to_owned());
             request.extensions_mut().insert(Principal(name));
+            request.extensions_mut().insert(caller);
             next.run(request).await
         }
         Err(e) => Problem::from(e).into_response(),

@@ -30,6 +30,8 @@ use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
         (name = "jobs", description = "Submit, follow, cancel and retry jobs."),
         (name = "sweeps", description = "A runner over every combination of parameter values, as jobs."),
         (name = "runners", description = "The configured runners, and synchronous invocation."),
+        (name = "results", description = "How a runner's jobs did, grouped by parameter or label values."),
+        (name = "auth", description = "The caller's token: its name and scope."),
         (name = "policies", description = "Policy versions: upload, activation, trials."),
         (name = "config", description = "Applying the config file of a running host."),
         (name = "health", description = "Probes and metrics; no token needed."),
@@ -198,6 +200,17 @@ mod tests {
             wait["schema"]["pattern"],
             super::super::invoke::WAIT_PATTERN
         );
+    }
+
+    #[test]
+    fn the_documented_since_is_the_one_the_server_parses() {
+        let document = document();
+        let parameters = document["paths"]["/v1/results"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let since = parameters.iter().find(|p| p["name"] == "since").unwrap();
+        assert_eq!(since["schema"]["pattern"], reef_core::time::SINCE_PATTERN);
     }
 
     #[test]

@@ -2,11 +2,12 @@
 
 use super::AppState;
 use super::extract::{Json, Query, SweepPath};
+use super::jobs::{IdempotencyHeader, idempotency_key_of};
 use super::problem::{BodyTooLarge, NoSuchSweep, Problem, UnknownRunner};
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use reef_core::api::sweep::{SweepGrid, SweepPage, SweepRequest, SweepView};
+use reef_core::api::sweep::{SweepAction, SweepGrid, SweepPage, SweepRequest, SweepView};
 use reef_core::sweep::Sweep;
 use serde::Deserialize;
 
@@ -17,23 +18,34 @@ use serde::Deserialize;
     operation_id = "submit_sweep",
     tag = "sweeps",
     request_body = SweepRequest,
+    params(IdempotencyHeader),
     responses(
         (status = 201, description = "The sweep, once it and every job of it are durable.", body = Sweep,
-            headers(("location" = String, description = "`/v1/sweeps/{id}`"))),
-        (status = 400, description = "Malformed JSON.", body = Problem, content_type = "application/problem+json"),
+            headers(
+                ("location" = String, description = "`/v1/sweeps/{id}`"),
+                ("idempotent-replayed" = String, description = "`true` when an earlier request with this key created the sweep"),
+            )),
+        (status = 400, description = "Malformed JSON or Idempotency-Key.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "The body was not sent with `Content-Type: application/json`.", body = Problem, content_type = "application/problem+json"),
         UnknownRunner,
         BodyTooLarge,
-        (status = 422, description = "The matrix (empty, repeated values, over the cell limit) or a cell (a parameter, label or tenant, or the policy) was refused; nothing was created.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The matrix (empty, repeated values, over the cell limit) or a cell (a parameter, label or tenant, or the policy) was refused, or the Idempotency-Key was used for another request; nothing was created.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn submit(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Json(request): Json<SweepRequest>,
 ) -> Result<Response, Problem> {
-    let sweep = state.jobs.submit_sweep(request).await?;
+    let key = idempotency_key_of(&headers, &request)?;
+    let (sweep, replayed) = state.jobs.submit_sweep_once(request, key).await?;
     let location = format!("/v1/sweeps/{}", sweep.id);
     let mut response = (StatusCode::CREATED, Json(sweep)).into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
@@ -89,6 +101,44 @@ pub async fn get(
     SweepPath(id): SweepPath,
 ) -> Result<Json<SweepView>, Problem> {
     Ok(Json(state.jobs.sweep(&id).await?))
+}
+
+/// `POST /v1/sweeps/{id}/cancel`
+#[utoipa::path(
+    post,
+    path = "/v1/sweeps/{id}/cancel",
+    operation_id = "cancel_sweep",
+    tag = "sweeps",
+    params(("id" = String, Path, description = "Sweep id")),
+    responses(
+        (status = 200, description = "Every job of the sweep that had not finished was asked to stop (queued ones are cancelled at once, running ones once their processes are gone); `jobs` lists them.", body = SweepAction),
+        NoSuchSweep,
+    ),
+)]
+pub async fn cancel(
+    State(state): State<AppState>,
+    SweepPath(id): SweepPath,
+) -> Result<Json<SweepAction>, Problem> {
+    Ok(Json(state.jobs.cancel_sweep(&id).await?))
+}
+
+/// `POST /v1/sweeps/{id}/retry`
+#[utoipa::path(
+    post,
+    path = "/v1/sweeps/{id}/retry",
+    operation_id = "retry_sweep",
+    tag = "sweeps",
+    params(("id" = String, Path, description = "Sweep id")),
+    responses(
+        (status = 200, description = "Every failed or cancelled job of the sweep runs again with a fresh attempt budget; `jobs` lists them (none when nothing failed).", body = SweepAction),
+        NoSuchSweep,
+    ),
+)]
+pub async fn retry(
+    State(state): State<AppState>,
+    SweepPath(id): SweepPath,
+) -> Result<Json<SweepAction>, Problem> {
+    Ok(Json(state.jobs.retry_sweep(&id).await?))
 }
 
 /// Query of `GET /v1/sweeps/{id}/grid`.

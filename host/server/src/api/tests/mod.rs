@@ -34,6 +34,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
 
+mod console;
+mod sweep_actions;
+
 const ADMIN: &str = "admin-secret-0123456789";
 const READER: &str = "reader-secret-0123456789";
 
@@ -98,7 +101,11 @@ impl TestApi {
             store: store.clone(),
             runners: runners.clone(),
             policy: slots.policy(),
-            limits: limits_for(&runners, 4, &config.resources),
+            limits: limits_for(
+                &runners,
+                config.scheduler.max_concurrency,
+                &config.resources,
+            ),
             window: 32,
             executors: executors.clone(),
             clock: Arc::new(SystemClock),
@@ -156,6 +163,7 @@ impl TestApi {
             status,
             headers,
             body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            text: String::from_utf8_lossy(&bytes).into_owned(),
         }
     }
 
@@ -181,6 +189,8 @@ struct Answer {
     status: StatusCode,
     headers: axum::http::HeaderMap,
     body: Value,
+    /// The body as text (HTML, CSV).
+    text: String,
 }
 
 impl Answer {

@@ -45,7 +45,10 @@ impl GroupKey {
             }
         }
         if keys.len() > MAX_GROUP_KEYS {
-            return Err(format!("group_by has {} keys; at most {MAX_GROUP_KEYS}", keys.len()));
+            return Err(format!(
+                "group_by has {} keys; at most {MAX_GROUP_KEYS}",
+                keys.len()
+            ));
         }
         Ok(keys)
     }

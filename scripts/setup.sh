@@ -86,3 +86,22 @@ if [[ ${#missing_debs[@]} -gt 0 ]]; then
     apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null 2>&1 \
         || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null; }
 fi
+
+# The web console's browser tests (tests/console/run) drive Debian's Chromium with playwright-core
+# (from npm, at the version package-lock.json pins; it downloads no browser of its own).
+missing_debs=()
+need chromium || missing_debs+=(chromium)
+need node || missing_debs+=(nodejs)
+need npm || missing_debs+=(npm)
+if [[ ${#missing_debs[@]} -gt 0 ]]; then
+    echo "setup: installing ${missing_debs[*]} (for the console's browser tests)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null 2>&1 \
+        || { apt-get update >/dev/null && apt-get install -y --no-install-recommends "${missing_debs[@]}" >/dev/null; }
+fi
+console_tests="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tests/console" && pwd)"
+if [[ ! -f "$console_tests/node_modules/.package-lock.json" \
+    || "$console_tests/package-lock.json" -nt "$console_tests/node_modules/.package-lock.json" ]]; then
+    echo "setup: installing playwright-core (npm ci in tests/console, for the console's browser tests)" >&2
+    (cd "$console_tests" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi

@@ -5,6 +5,7 @@ use crate::service::{JobService, ServiceError};
 use reef_core::api::results::{DurationStats, GroupKey, ResultGroup, ResultsView, ScoreStats};
 use reef_core::lifecycle::JobState;
 use reef_core::model::{Attempt, Job};
+use reef_core::params::ParamError;
 use reef_core::time::Timestamp;
 use reef_store::JobFilter;
 use std::collections::BTreeMap;
@@ -72,8 +73,22 @@ impl JobService {
     /// label's, when one is given), through the store's indexes.
     pub async fn results(&self, query: ResultsQuery) -> Result<ResultsView, ServiceError> {
         let keys = GroupKey::parse_list(&query.group_by).map_err(ServiceError::InvalidQuery)?;
-        if self.runners.load().get(&query.runner).is_none() {
-            return Err(ServiceError::UnknownRunner(query.runner));
+        let runners = self.runners.load_full();
+        let runner = runners
+            .get(&query.runner)
+            .ok_or_else(|| ServiceError::UnknownRunner(query.runner.clone()))?;
+        // A parameter the runner does not declare is a typo, not a group of nobody.
+        for key in &keys {
+            if let GroupKey::Param(name) = key
+                && !runner.params.declares(name)
+            {
+                let declared: Vec<&str> = runner.params.names().collect();
+                return Err(ServiceError::Param(ParamError::Unknown {
+                    name: name.clone(),
+                    runner: query.runner.clone(),
+                    declared: declared.join(", "),
+                }));
+            }
         }
         let label = match &query.label {
             Some(l) => Some(

@@ -283,6 +283,7 @@ async fn serve(
         listen = %bound,
         data_dir = %data_dir.display(),
         runners = ?runner_names,
+        console = %format!("http://{bound}/"),
         "reef is serving"
     );
     let limits = ConnectionLimits {

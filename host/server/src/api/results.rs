@@ -63,6 +63,7 @@ pub struct ResultsParams {
         (status = 200, description = "The runner's jobs grouped by the keys' values, each group with its jobs, success rate, scores and durations.", body = ResultsView),
         (status = 400, description = "An unknown or missing query parameter, a `group_by`, `label` or `since` that does not parse.", body = Problem, content_type = "application/problem+json"),
         UnknownRunner,
+        (status = 422, description = "A `param:` key names a parameter the runner does not declare.", body = Problem, content_type = "application/problem+json"),
     ),
 )]
 pub async fn results(

@@ -64,6 +64,9 @@ fn sweep(reef: &Reef, runner: &str, benchmarks: usize) -> Result<String> {
         .context("a sweep id")
 }
 
+/// What an answer to a query must hold.
+type Check = Box<dyn Fn(&Value) -> bool>;
+
 /// p50 and p95 of `rounds` asks of `path`, checking each answer with `check`.
 fn time(
     reef: &Reef,
@@ -118,7 +121,7 @@ fn main() -> Result<()> {
     );
     let count = |n: usize| move |v: &Value| v["jobs"].as_array().map(Vec::len) == Some(n);
     let total = options.jobs as u64 + 100;
-    let queries: Vec<(&str, String, Box<dyn Fn(&Value) -> bool>)> = vec![
+    let queries: Vec<(&str, String, Check)> = vec![
         (
             "page of 50, no filter",
             "/v1/jobs?limit=50".into(),

@@ -181,6 +181,12 @@ async fn a_runner_shows_its_parameters_in_full_and_results_group_its_jobs() {
     api.get("/v1/results?runner=demo&group_by=agent", None)
         .await
         .problem(StatusCode::BAD_REQUEST, "");
+    api.get("/v1/results?runner=demo&group_by=param:nope", None)
+        .await
+        .problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "'nope' is not declared by runner 'demo' (declared: n)",
+        );
     api.get("/v1/results?runner=demo&group_by=param:n&since=soon", None)
         .await
         .problem(StatusCode::BAD_REQUEST, "since");

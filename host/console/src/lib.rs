@@ -1,8 +1,9 @@
 //! The web console: static files (HTML, CSS and JavaScript modules, no build step) that run in
 //! the browser and talk to reef's HTTP API like any other client.
 //!
-//! Release builds embed the files of `assets/` in the binary; debug builds read them from the
-//! source tree, so that an edit shows on the next page load.
+//! Every build embeds the files of `assets/` in the binary (debug builds too: a binary keeps
+//! working when the tree it was built from moves or goes). `build.rs` has cargo rebuild this
+//! crate when any file under `assets/` changes, is added or is removed.
 //!
 //! **The console knows nothing of HTTP serving, the engine or the store.** This crate only hands
 //! out files by path; `reef-server` serves them (at `/` and `/ui/...`), and the pages learn

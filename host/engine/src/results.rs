@@ -90,16 +90,11 @@ impl JobService {
                 }));
             }
         }
-        let label = match &query.label {
-            Some(l) => Some(
-                l.split_once('=')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .ok_or_else(|| {
-                        ServiceError::InvalidQuery(format!("label filter {l:?} must be key=value"))
-                    })?,
-            ),
-            None => None,
-        };
+        let label = query
+            .label
+            .as_deref()
+            .map(crate::service::label_filter)
+            .transpose()?;
         let since = query.since.as_deref().map(parse_since).transpose()?;
         let filter = JobFilter {
             state: None,

@@ -398,16 +398,7 @@ impl JobService {
             })?),
             None => None,
         };
-        let label = match query.label {
-            Some(l) => Some(
-                l.split_once('=')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .ok_or_else(|| {
-                        ServiceError::InvalidQuery(format!("label filter {l:?} must be key=value"))
-                    })?,
-            ),
-            None => None,
-        };
+        let label = query.label.as_deref().map(label_filter).transpose()?;
         let limit = query.limit.unwrap_or(DEFAULT_PAGE);
         if limit == 0 || limit > MAX_PAGE {
             return Err(ServiceError::InvalidQuery(format!(
@@ -637,4 +628,13 @@ fn runner_view(r: &reef_core::runner::RunnerSpec) -> RunnerView {
         params: r.params.names().map(str::to_owned).collect(),
         executor: r.executor.clone(),
     }
+}
+
+/// A `key=value` label filter as its key and value.
+pub(crate) fn label_filter(text: &str) -> Result<(String, String), ServiceError> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| {
+            ServiceError::InvalidQuery(format!("label filter {text:?} must be key=value"))
+        })
 }

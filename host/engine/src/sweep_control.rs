@@ -16,11 +16,8 @@ impl JobService {
         let targets = self.sweep_jobs_in(id, |s| !s.is_terminal()).await?;
         let mut jobs = Vec::with_capacity(targets.len());
         for job_id in targets {
-            match self.engine.cancel(&job_id).await {
-                Ok(_) => jobs.push(job_id),
-                // Retention deleted it, or it finished meanwhile: nothing to cancel.
-                Err(EngineError::NotFound(_) | EngineError::NotAllowed(_)) => {}
-                Err(e) => return Err(e.into()),
+            if acted(self.engine.cancel(&job_id).await)? {
+                jobs.push(job_id);
             }
         }
         Ok(SweepAction {
@@ -37,11 +34,8 @@ impl JobService {
             .await?;
         let mut jobs = Vec::with_capacity(targets.len());
         for job_id in targets {
-            match self.engine.redrive(&job_id).await {
-                Ok(_) => jobs.push(job_id),
-                // Retried by someone else meanwhile, or deleted by retention.
-                Err(EngineError::NotFound(_) | EngineError::NotAllowed(_)) => {}
-                Err(e) => return Err(e.into()),
+            if acted(self.engine.redrive(&job_id).await)? {
+                jobs.push(job_id);
             }
         }
         Ok(SweepAction {
@@ -73,5 +67,15 @@ impl JobService {
         })
         .await
         .map_err(|_| ServiceError::Stopping)?
+    }
+}
+
+/// Whether the engine acted on a job: a job that retention deleted, or that moved on meanwhile
+/// (finished before its cancel, retried by someone else), was not acted on and is no error.
+fn acted(answer: Result<reef_core::model::Job, EngineError>) -> Result<bool, ServiceError> {
+    match answer {
+        Ok(_) => Ok(true),
+        Err(EngineError::NotFound(_) | EngineError::NotAllowed(_)) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }

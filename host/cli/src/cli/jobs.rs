@@ -23,27 +23,45 @@ pub struct SubmitArgs {
     /// Parameters as key=value (everything after the first `=` is the value).
     #[arg(value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub params: Vec<(String, String)>,
-    /// A label, key=value; repeat for more.
+    #[command(flatten)]
+    pub submission: Submission,
+    /// Follow the job until it ends, showing progress on stderr; print its result; exit 0 only
+    /// if it succeeded (4 failed, 5 cancelled).
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the job as JSON (with --wait: the finished job with attempts and result).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What a submit of a job and of a sweep share: the jobs' labels, priority and tenant, an
+/// idempotency key, and the host.
+#[derive(Debug, Args)]
+pub struct Submission {
+    /// A label, key=value; repeat for more (a sweep's go on each of its jobs).
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub labels: Vec<(String, String)>,
     /// Priority; higher runs sooner.
     #[arg(long, allow_negative_numbers = true)]
     pub priority: Option<i32>,
-    /// Tenant the job is for.
+    /// Tenant the job (or the sweep's jobs) is for.
     #[arg(long)]
     pub tenant: Option<String>,
-    /// Follow the job until it ends, showing progress on stderr; print its result; exit 0 only
-    /// if it succeeded (4 failed, 5 cancelled).
-    #[arg(long)]
-    pub wait: bool,
-    /// Makes the submit safe to repeat: the same key and request give the same job.
+    /// Makes the submit safe to repeat: the same key and request give the same job or sweep.
     #[arg(long, value_name = "KEY")]
     pub idempotency_key: Option<String>,
-    /// Print the job as JSON (with --wait: the finished job with attempts and result).
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
     pub remote: Remote,
+}
+
+impl Submission {
+    /// The `Idempotency-Key` header, when a key was given.
+    pub fn headers(&self) -> Vec<(&str, &str)> {
+        match &self.idempotency_key {
+            Some(key) => vec![("idempotency-key", key.as_str())],
+            None => vec![],
+        }
+    }
 }
 
 /// A command on one job.
@@ -60,7 +78,7 @@ pub struct JobArgs {
 
 /// Runs `reef submit`; returns the exit code.
 pub fn submit(args: SubmitArgs) -> i32 {
-    let (params, labels) = match (collect(&args.params), collect(&args.labels)) {
+    let (params, labels) = match (collect(&args.params), collect(&args.submission.labels)) {
         (Ok(p), Ok(l)) => (p, l),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("reef: {e}");
@@ -74,14 +92,11 @@ pub fn submit(args: SubmitArgs) -> i32 {
             .map(|(k, v)| (k, Value::String(v)))
             .collect(),
         labels,
-        priority: args.priority,
-        tenant: args.tenant.clone(),
+        priority: args.submission.priority,
+        tenant: args.submission.tenant.clone(),
     };
-    let client = args.remote.client();
-    let headers: Vec<(&str, &str)> = match &args.idempotency_key {
-        Some(key) => vec![("idempotency-key", key.as_str())],
-        None => vec![],
-    };
+    let client = args.submission.remote.client();
+    let headers = args.submission.headers();
     let job: Job = match client.post_with("/v1/jobs", &request, &headers) {
         Ok(job) => job,
         Err(e) => return output::report(&e),

@@ -2,6 +2,7 @@
 //! values, over the HTTP API.
 
 use super::Remote;
+use super::jobs::Submission;
 use super::output::{self, EXIT_OK, EXIT_USAGE, print_json};
 use super::params::{collect, parse_pair};
 use super::progress::{Display, POLL, elapsed_text};
@@ -42,27 +43,15 @@ pub struct SubmitArgs {
     /// Parameters every job gets, KEY=VALUE.
     #[arg(value_name = "KEY=VALUE", value_parser = parse_pair)]
     pub params: Vec<(String, String)>,
-    /// A label for every job, key=value; repeat for more.
-    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_pair)]
-    pub labels: Vec<(String, String)>,
-    /// Priority of every job; higher runs sooner.
-    #[arg(long, allow_negative_numbers = true)]
-    pub priority: Option<i32>,
-    /// Tenant the jobs are for.
-    #[arg(long)]
-    pub tenant: Option<String>,
+    #[command(flatten)]
+    pub submission: Submission,
     /// Follow the sweep until every job ended, showing progress on stderr; print its grid; exit
     /// 0 only if every job succeeded (4 otherwise).
     #[arg(long)]
     pub wait: bool,
-    /// Makes the submit safe to repeat: the same key and request give the same sweep.
-    #[arg(long, value_name = "KEY")]
-    pub idempotency_key: Option<String>,
     /// Print JSON (with --wait: the sweep with its progress).
     #[arg(long)]
     pub json: bool,
-    #[command(flatten)]
-    pub remote: Remote,
 }
 
 /// `reef sweep show`
@@ -143,7 +132,7 @@ fn matrix_of(pairs: &[(String, String)]) -> Result<Matrix, String> {
 fn submit(args: SubmitArgs) -> i32 {
     let built = matrix_of(&args.matrix).and_then(|matrix| {
         let params = collect(&args.params).map_err(|e| e.to_string())?;
-        let labels = collect(&args.labels).map_err(|e| e.to_string())?;
+        let labels = collect(&args.submission.labels).map_err(|e| e.to_string())?;
         Ok((matrix, params, labels))
     });
     let (matrix, params, labels) = match built {
@@ -161,14 +150,11 @@ fn submit(args: SubmitArgs) -> i32 {
             .map(|(k, v)| (k, Value::String(v)))
             .collect(),
         labels,
-        priority: args.priority,
-        tenant: args.tenant.clone(),
+        priority: args.submission.priority,
+        tenant: args.submission.tenant.clone(),
     };
-    let client = args.remote.client();
-    let headers: Vec<(&str, &str)> = match &args.idempotency_key {
-        Some(key) => vec![("idempotency-key", key.as_str())],
-        None => vec![],
-    };
+    let client = args.submission.remote.client();
+    let headers = args.submission.headers();
     let sweep: Sweep = match client.post_with("/v1/sweeps", &request, &headers) {
         Ok(sweep) => sweep,
         Err(e) => return output::report(&e),

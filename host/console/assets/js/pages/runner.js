@@ -103,23 +103,31 @@ function submitForm(runner, params) {
       if (value !== '') body.params[p] = value;
     }
     if (!form.reportValidity()) return;
-    try {
-      readExtras(controls, body);
-    } catch (error) {
-      showProblem(problem, { detail: error.message, field: 'labels' }, controls);
-      return;
-    }
-    button.disabled = true;
-    try {
-      const job = await post('/v1/jobs', body);
-      go(`#/jobs/${job.id}`);
-    } catch (error) {
-      showProblem(problem, error instanceof ApiError ? error : { detail: String(error) }, controls);
-    } finally {
-      button.disabled = false;
-    }
+    await send({ path: '/v1/jobs', page: '#/jobs', body, button, problem, controls });
   });
   return form;
+}
+
+/**
+ * Adds the form's labels, priority and tenant to `body`, POSTs it to `path` and opens what it
+ * created (`page/<id>`); a refusal is shown beside the form, its field marked.
+ */
+async function send({ path, page, body, button, problem, controls }) {
+  try {
+    readExtras(controls, body);
+  } catch (error) {
+    showProblem(problem, { detail: error.message, field: 'labels' }, controls);
+    return;
+  }
+  button.disabled = true;
+  try {
+    const created = await post(path, body);
+    go(`${page}/${created.id}`);
+  } catch (error) {
+    showProblem(problem, error instanceof ApiError ? error : { detail: String(error) }, controls);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 /** Beyond this many values a sweep form offers a multiple select instead of checkboxes. */
@@ -199,21 +207,7 @@ function sweepForm(runner, params) {
       body.matrix[first] = [body.params[first]];
       delete body.params[first];
     }
-    try {
-      readExtras(controls, body);
-    } catch (error) {
-      showProblem(problem, { detail: error.message, field: 'labels' }, controls);
-      return;
-    }
-    button.disabled = true;
-    try {
-      const sweep = await post('/v1/sweeps', body);
-      go(`#/sweeps/${sweep.id}`);
-    } catch (error) {
-      showProblem(problem, error instanceof ApiError ? error : { detail: String(error) }, controls);
-    } finally {
-      button.disabled = false;
-    }
+    await send({ path: '/v1/sweeps', page: '#/sweeps', body, button, problem, controls });
   });
   return form;
 }
